@@ -1,0 +1,14 @@
+"""cellnb: the helper package of an executable book on generative and self-supervised deep
+learning for fluorescence microscopy of cells.
+
+The package holds the heavy logic (simulator, data layer, models, training, evaluation, plots);
+the notebooks in ``notebooks/`` orchestrate it and explain.
+"""
+from .chapter import Session, setup
+from .profiles import resolve_profile, select
+from .record import read_metrics, record
+from .runtime import resolve_device, seed_everything
+
+__version__ = "0.1.0"
+__all__ = ["Session", "setup", "resolve_profile", "select", "record", "read_metrics",
+           "resolve_device", "seed_everything", "__version__"]

@@ -1,0 +1,131 @@
+"""Output that reads well both live and in the rendered book.
+
+Executed headlessly (``cellnb run`` sets ``$CELLNB_HEADLESS``), a notebook must not leave frozen
+"0%" progress widgets or empty "Loading widget..." boxes in the HTML. So progress bars become one
+summary line, interactive widgets show only their static default figure, and plotly figures are
+embedded as HTML that uses the plotly.js the book ships locally (the book works offline).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+HEADLESS_ENV = "CELLNB_HEADLESS"
+
+
+def is_headless() -> bool:
+    return os.environ.get(HEADLESS_ENV, "") not in ("", "0", "false")
+
+
+def in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
+             unit: str = "it", disable: bool = False):
+    """A tqdm progress bar live; a single closing summary line when headless."""
+    if is_headless() or disable:
+        return _SummaryOnly(iterable, total=total, desc=desc, unit=unit, quiet=disable)
+    from tqdm.auto import tqdm
+    return tqdm(iterable, total=total, desc=desc, unit=unit)
+
+
+class _SummaryOnly:
+    """The part of tqdm's interface cellnb uses, printing one line when done."""
+
+    def __init__(self, iterable, *, total, desc, unit, quiet):
+        self.iterable, self.desc, self.unit, self.quiet = iterable, desc, unit, quiet
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.n, self._start, self._closed = 0, time.perf_counter(), False
+
+    def __iter__(self):
+        try:
+            for item in self.iterable:
+                yield item
+                self.n += 1
+        finally:
+            self.close()
+
+    def update(self, n: int = 1):
+        self.n += n
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        if self._closed or self.quiet:
+            self._closed = True
+            return
+        self._closed = True
+        seconds = time.perf_counter() - self._start
+        rate = self.n / seconds if seconds > 0 else float("inf")
+        label = f"{self.desc}: " if self.desc else ""
+        print(f"{label}{self.n} {self.unit} in {seconds:.1f} s ({rate:.1f} {self.unit}/s)",
+              file=sys.stdout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def interactive(draw: Callable, **controls):
+    """Draw ``draw(**defaults)`` as a static figure, then offer widgets to redraw it live.
+
+    ``controls`` maps argument names to ipywidgets (or ``interact`` abbreviations such as a
+    list of options); the static figure uses each control's initial value, so the rendered book
+    shows a real figure and the reader on a live kernel gets the sliders.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    built = {name: _as_widget(control) for name, control in controls.items()}
+    defaults = {name: widget.value for name, widget in built.items()}
+    if is_headless() or not in_notebook():
+        draw(**defaults)
+        plt.show()
+        return None
+    output = widgets.interactive_output(lambda **kw: (draw(**kw), plt.show()), built)
+    box = widgets.VBox([widgets.HBox(list(built.values())), output])
+    display(box)
+    return box
+
+
+def _as_widget(control):
+    import ipywidgets as widgets
+
+    if isinstance(control, widgets.ValueWidget):
+        return control
+    if isinstance(control, (list, tuple)) and control and not isinstance(control[0], (int, float)):
+        return widgets.Dropdown(options=list(control))
+    if isinstance(control, (list, tuple)) and len(control) in (2, 3):
+        low, high, *step = control
+        cls = widgets.IntSlider if all(isinstance(v, int) for v in control) else widgets.FloatSlider
+        return cls(min=low, max=high, step=step[0] if step else (1 if cls is widgets.IntSlider else (high - low) / 100))
+    raise TypeError(f"cannot build a widget from {control!r}; pass an ipywidgets widget, a list "
+                    "of options or a (min, max[, step]) tuple")
+
+
+def show_plotly(figure) -> None:
+    """Display a plotly figure so that it renders live, in the book, and offline.
+
+    Live, plotly's own renderer is used. Headless, the figure becomes an HTML fragment that
+    calls the ``Plotly`` object the book loads from its own ``_static`` folder, so the built
+    HTML needs no internet connection.
+    """
+    from IPython.display import HTML, display
+
+    if is_headless():
+        display(HTML(figure.to_html(include_plotlyjs=False, full_html=False,
+                                    config={"displaylogo": False})))
+    else:
+        figure.show()

@@ -1,0 +1,119 @@
+"""Representations that need no training: the bar every learned representation must clear.
+
+- raw pixels (optionally PCA-reduced);
+- a handful of hand-crafted intensity and texture features, in the spirit of the CellProfiler
+  measurements the papers compare against;
+- a randomly initialised CNN with global max-pooling. The paired-cell-inpainting notes (§4.4)
+  found that on an easy generator a *random* encoder already scores 0.995, so a benchmark on
+  which it is near ceiling cannot show that training does anything.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from sklearn.decomposition import PCA
+
+from ..data.transforms import minmax_normalize
+
+
+def raw_pixel_features(images: np.ndarray, *, n_components: int | None = 50, seed: int = 0,
+                       fit_on: np.ndarray | None = None) -> np.ndarray:
+    """Flattened per-crop normalised pixels, PCA-reduced when ``n_components`` is given.
+
+    ``fit_on`` (a boolean or index array) chooses the images the PCA is fitted on, so that
+    test images never inform the projection.
+    """
+    flat = minmax_normalize(np.asarray(images, np.float32), axis=(-2, -1)).reshape(len(images), -1)
+    if not n_components:
+        return flat
+    fit = flat if fit_on is None else flat[fit_on]
+    pca = PCA(n_components=min(n_components, *fit.shape), random_state=seed).fit(fit)
+    return pca.transform(flat)
+
+
+def handcrafted_features(protein: np.ndarray, nuclear_distance: np.ndarray) -> np.ndarray:
+    """Twelve intensity, localisation and texture features per crop (N, H, W inputs).
+
+    Nuclear and cytoplasmic regions come from the sign of the nuclear distance map, as a
+    pipeline would get them from a nuclear segmentation.
+    """
+    protein = minmax_normalize(np.asarray(protein, np.float32), axis=(-2, -1))
+    inside = nuclear_distance > 0
+    near = (nuclear_distance <= 0) & (nuclear_distance > -0.08)
+    far = nuclear_distance <= -0.08
+    rim = np.abs(nuclear_distance) < 0.03
+
+    def region_mean(mask):
+        return (protein * mask).sum((1, 2)) / np.maximum(mask.sum((1, 2)), 1)
+
+    total = protein.sum((1, 2)) + 1e-6
+    laplace = np.abs(ndimage.laplace(protein, mode="nearest")) if protein.ndim == 2 else \
+        np.abs(np.stack([ndimage.laplace(p, mode="nearest") for p in protein]))
+    mean = protein.mean((1, 2))
+    bright = protein > (mean + 2 * protein.std((1, 2)))[:, None, None]
+    features = [
+        region_mean(inside), region_mean(near), region_mean(far), region_mean(rim),
+        (protein * inside).sum((1, 2)) / total,                       # nuclear fraction
+        region_mean(rim) / (region_mean(inside) + 1e-3),              # rim enrichment
+        protein.std((1, 2)) / (mean + 1e-3),                          # coefficient of variation
+        laplace.mean((1, 2)) / (mean + 1e-3),                         # fine texture
+        bright.mean((1, 2)),                                          # bright-spot area
+        (bright & inside).sum((1, 2)) / np.maximum(bright.sum((1, 2)), 1),  # spots in nucleus
+        np.percentile(protein.reshape(len(protein), -1), 99, axis=1) / (mean + 1e-3),  # peakiness
+        _correlation(protein, inside.astype(np.float32)),              # co-localisation with nucleus
+    ]
+    return np.stack(features, 1)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(1, keepdims=True)
+    return (a * b).sum(1) / (np.sqrt((a * a).sum(1) * (b * b).sum(1)) + 1e-8)
+
+
+def random_cnn_features(images: np.ndarray, *, seed: int = 0, width: int = 32, depth: int = 4,
+                        batch_size: int = 256) -> np.ndarray:
+    """Global-max-pooled features of a randomly initialised conv net (seeded, eval mode)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    layers, channels = [], images.shape[1]
+    for i in range(depth):
+        out = width * 2 ** min(i, 2)
+        layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU()]
+        if i < depth - 1:
+            layers.append(nn.MaxPool2d(2))
+        channels = out
+    network = nn.Sequential(*layers).eval()
+    normalised = minmax_normalize(np.asarray(images, np.float32), axis=(-2, -1))
+    features = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(normalised[start:start + batch_size])
+            features.append(network(batch).amax((2, 3)).numpy())
+    return np.concatenate(features)
+
+
+def baseline_accuracies(images: np.ndarray, labels, train, test, *, k: int = 10,
+                        seed: int = 0) -> "pd.DataFrame":
+    """Balanced k-NN accuracy of the three training-free representations on held-out crops.
+
+    ``images`` are (N, 3, H, W) crops with channels protein, nucleus, nuclear distance; ``train``
+    and ``test`` index disjoint sets (split by field of view, so no field is seen twice).
+    """
+    import pandas as pd
+
+    from .knn import knn_accuracy
+
+    labels = np.asarray(labels)
+    representations = {
+        "raw pixels (PCA 50)": raw_pixel_features(images[:, :2], fit_on=train, seed=seed),
+        "hand-crafted features (12)": handcrafted_features(images[:, 0], images[:, 2]),
+        "random CNN, global max-pool": random_cnn_features(images, seed=seed),
+    }
+    rows = [dict(representation=name, dimensions=features.shape[1],
+                 balanced_knn_accuracy=knn_accuracy(features[train], labels[train],
+                                                    features[test], labels[test], k=k))
+            for name, features in representations.items()]
+    return pd.DataFrame(rows)

@@ -1,0 +1,115 @@
+"""Figures the chapters share: image grids, fluorescence composites, galleries, field overviews
+and an interactive embedding map.
+
+Matplotlib draws the static figures (they render everywhere, including the PDF-less book);
+plotly draws the interactive map, whose hover text names each cell's protein and class.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data.transforms import minmax_normalize
+
+PROTEIN_COLOUR = np.array([0.1, 1.0, 0.2])   # a GFP-like green
+NUCLEUS_COLOUR = np.array([0.9, 0.2, 0.9])   # Hoechst shown in magenta, readable for most eyes
+
+
+def composite(protein: np.ndarray, nucleus: np.ndarray | None = None) -> np.ndarray:
+    """An RGB image (H, W, 3): protein in green over the nucleus in magenta, each min-max scaled."""
+    rgb = minmax_normalize(np.asarray(protein, np.float32))[..., None] * PROTEIN_COLOUR
+    if nucleus is not None:
+        rgb = rgb + 0.6 * minmax_normalize(np.asarray(nucleus, np.float32))[..., None] * NUCLEUS_COLOUR
+    return np.clip(rgb, 0, 1)
+
+
+def image_grid(images, *, titles=None, ncols: int = 8, size: float = 1.4, cmap: str = "gray",
+               row_labels=None, suptitle: str | None = None):
+    """Show a list of 2D (grey) or (H, W, 3) (colour) images in a grid; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    nrows = max(1, int(np.ceil(len(images) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for i, image in enumerate(images):
+        ax = axes.ravel()[i]
+        ax.imshow(image, cmap=None if np.ndim(image) == 3 else cmap, interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels):
+            axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def gallery(imageset, *, by: str = "localization", per_group: int = 6, groups=None,
+            seed: int = 0, channels=("protein", "nucleus")):
+    """Random examples of each group (class, protein, ...) as composites, one row per group."""
+    rng = np.random.default_rng(seed)
+    values = imageset.metadata[by].to_numpy()
+    groups = list(dict.fromkeys(values)) if groups is None else list(groups)
+    protein = imageset.channel(channels[0])
+    nucleus = imageset.channel(channels[1]) if len(channels) > 1 else None
+    tiles, labels = [], []
+    for group in groups:
+        members = np.flatnonzero(values == group)
+        chosen = rng.choice(members, size=min(per_group, len(members)), replace=False) if len(members) else []
+        row = [composite(protein[i], None if nucleus is None else nucleus[i]) for i in chosen]
+        row += [np.zeros(protein.shape[1:] + (3,))] * (per_group - len(row))
+        tiles += row
+        labels.append(str(group))
+    return image_grid(tiles, ncols=per_group, row_labels=labels)
+
+
+def field_overview(fields, index: int, *, outline: bool = True):
+    """One field of view: each channel, and a composite with the true cell and nucleus outlines."""
+    import matplotlib.pyplot as plt
+    from skimage.segmentation import find_boundaries
+
+    images = fields.images[index]
+    fig, axes = plt.subplots(1, len(fields.channels) + 1, figsize=(3.2 * (len(fields.channels) + 1), 3.4))
+    for ax, name, image in zip(axes, fields.channels, images):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(name)
+    rgb = composite(fields.channel("protein")[index], fields.channel("nucleus")[index])
+    if outline and fields.masks is not None:
+        rgb[find_boundaries(fields.mask("cells")[index])] = (1.0, 1.0, 1.0)
+        rgb[find_boundaries(fields.mask("nuclei")[index])] = (0.3, 0.6, 1.0)
+    axes[-1].imshow(rgb)
+    axes[-1].set_title("ground truth: cells, nuclei")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    row = fields.metadata.iloc[index]
+    fig.suptitle(f"field {row.field}: {row.protein} ({row.localization}), cell line {row.cell_line}")
+    fig.tight_layout()
+    return fig
+
+
+def embedding_map(coordinates: np.ndarray, metadata: pd.DataFrame, *, color: str = "localization",
+                  hover=("protein", "localization", "field"), grey=("mixed", "variable"),
+                  title: str = ""):
+    """An interactive scatter of a 2D embedding, coloured by ``color``; ``grey`` values in grey."""
+    import plotly.express as px
+
+    frame = metadata.reset_index(drop=True).copy()
+    frame["x"], frame["y"] = coordinates[:, 0], coordinates[:, 1]
+    categories = [c for c in dict.fromkeys(frame[color].astype(str)) if c not in grey]
+    palette = px.colors.qualitative.Dark24
+    colours = {c: palette[i % len(palette)] for i, c in enumerate(sorted(categories))}
+    colours.update({g: "#b0b0b0" for g in grey})
+    figure = px.scatter(frame, x="x", y="y", color=frame[color].astype(str),
+                        color_discrete_map=colours, hover_data=list(hover), title=title,
+                        render_mode="webgl" if len(frame) > 5000 else "auto")
+    figure.update_traces(marker=dict(size=4, opacity=0.8))
+    figure.update_layout(legend_title_text=color, xaxis_title="", yaxis_title="",
+                         height=520, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -1,0 +1,412 @@
+"""The synthetic cell atlas: fields of view of cells expressing one protein each, and the
+single-cell crops cut from them, every pixel with its ground truth.
+
+One field is the unit of generation, as one field of view is the unit of acquisition in a screen:
+its cells share the protein, the morphology regime ("cell line") and the imaging nuisance. Crops
+are cut from rendered fields around each nucleus, so neighbours, partial cells at the crop border
+and the nuclear distance map arise exactly as in a real preprocessing pipeline.
+
+Every field draws from its own random stream, derived from ``(seed, field index)``, so the data
+are identical whatever the number of worker processes.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from skimage.segmentation import find_boundaries
+
+from ..data.imageset import ImageSet
+from ..display import progress
+from .catalogue import MIXED, VARIABLE, Catalogue, Protein, build_catalogue
+from .drawing import smooth_noise
+from .geometry import (MORPHOLOGIES, CellLayers, Tessellation, cell_layers, place_cells,
+                       signed_distance, tessellate)
+from .imaging import Acquisition, acquire, sample_acquisition
+from .patterns import render_pattern
+
+GENERATOR_VERSION = "1"
+CROP_CHANNELS = ("protein", "nucleus", "nuclear_distance")
+FIELD_CHANNELS = ("protein", "nucleus", "cell_marker")
+CROP_MASKS = ("cell", "nucleus", "pattern", "cells")
+FIELD_MASKS = ("cells", "nuclei", "pattern")
+REFERENCE_CROP = 64
+
+
+@dataclass(frozen=True)
+class AtlasConfig:
+    """Everything that determines a synthetic atlas; equal configs give identical data."""
+
+    seed: int = 0                   # randomness of fields, cells and noise
+    catalogue_seed: int = 0         # which proteins exist (kept fixed across data seeds)
+    n_proteins: int = 40
+    fields_per_protein: int = 6
+    rare_fields: int = 2            # fields of the rare-class protein
+    cells_per_field: int = 24       # target number of cells in a field
+    cell_spacing: float = 1.05      # min centre distance / sum of mean radii (< 1: crowded)
+    crops_per_field: int = 20       # at most this many crops cut from one field
+    crop_size: int = 64             # pixels; cells scale with it (64 = reference)
+    field_size: int = 256           # field side in reference pixels (scaled like cells)
+    cell_lines: int = 2             # morphology regimes used: 1 = round only, 2 = round + elongated
+    nuisance: float = 1.0           # 0 = clean microscope, 1 = default nuisance, >1 harder
+    cell_expression_spread: float = 0.5   # log-normal std of expression between cells
+    crop_jitter: float = 2.0        # max offset of the nucleus from the crop centre, reference px
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def scale(self) -> float:
+        return self.crop_size / REFERENCE_CROP
+
+    @property
+    def field_pixels(self) -> int:
+        return int(round(self.field_size * self.scale))
+
+    def catalogue(self) -> Catalogue:
+        return build_catalogue(self.n_proteins, self.catalogue_seed)
+
+    def validate(self) -> None:
+        if self.crop_size < 24:
+            raise ValueError(f"crop_size must be >= 24 pixels, got {self.crop_size}")
+        if self.field_pixels < self.crop_size + 8:
+            raise ValueError(f"field_size ({self.field_pixels} px at this scale) must exceed the "
+                             f"crop size ({self.crop_size}) to cut crops from fields")
+        if not 1 <= self.cell_lines <= len(MORPHOLOGIES):
+            raise ValueError(f"cell_lines must be 1..{len(MORPHOLOGIES)}, got {self.cell_lines}")
+        for name in ("fields_per_protein", "cells_per_field", "crops_per_field"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    index: int
+    protein_id: int
+    cell_line: str
+
+
+def field_specs(config: AtlasConfig, catalogue: Catalogue) -> list[FieldSpec]:
+    """Which protein and cell line each field shows; cell lines alternate within a protein."""
+    lines = list(MORPHOLOGIES)[: config.cell_lines]
+    specs = []
+    for protein_id, protein in enumerate(catalogue.proteins):
+        n = config.rare_fields if protein.rare else config.fields_per_protein
+        for k in range(n):
+            specs.append(FieldSpec(len(specs), protein_id, lines[k % len(lines)]))
+    return specs
+
+
+@dataclass
+class FieldLayout:
+    """A field's geometry and imaging conditions, before anything is painted."""
+
+    spec: FieldSpec
+    shape: tuple[int, int]
+    cells: list
+    tessellation: Tessellation
+    acquisition: Acquisition
+
+
+@dataclass
+class RenderedField:
+    images: np.ndarray            # (C, H, W), channels as requested
+    channels: tuple[str, ...]
+    cells: np.ndarray             # (H, W) int32 cell labels
+    nuclei: np.ndarray            # (H, W) int32 nucleus labels
+    pattern: np.ndarray           # (H, W) int32: label of the cell whose pattern covers the pixel
+    cell_table: pd.DataFrame      # one row per painted cell
+    acquisition: Acquisition
+
+
+CELL_COLUMNS = ["cell", "centroid_y", "centroid_x", "area", "nucleus_area", "cell_localization",
+                "alpha", "subpopulation", "expression"]
+
+
+def layout_field(spec: FieldSpec, config: AtlasConfig, rng: np.random.Generator) -> FieldLayout:
+    shape = (config.field_pixels,) * 2
+    acquisition = sample_acquisition(rng, scale=config.scale, strength=config.nuisance)
+    cells = place_cells(shape, config.cells_per_field, MORPHOLOGIES[spec.cell_line], config.scale,
+                        rng, spacing=config.cell_spacing)
+    return FieldLayout(spec, shape, cells, tessellate(cells, shape), acquisition)
+
+
+def _cell_density(protein: Protein, layers: CellLayers, rng: np.random.Generator, alpha_jitter: float):
+    """The protein's density in one cell, with what the cell shows (class, alpha, subpopulation)."""
+    if protein.localization == MIXED:
+        alpha = float(np.clip(protein.alpha + rng.normal(0, alpha_jitter), 0.02, 0.98))
+        parts = [render_pattern(name, layers, params, rng) for name, params in protein.components]
+        totals = [max(float(part.sum()), 1e-6) for part in parts]
+        density = alpha * parts[0] / totals[0] + (1 - alpha) * parts[1] / totals[1]
+        density *= layers.cell.sum() * 0.5   # back to a concentration of order 1
+        return density, MIXED, alpha, -1
+    if protein.localization == VARIABLE:
+        sub = int(rng.integers(2))
+        name, params = protein.components[sub]
+        return render_pattern(name, layers, params, rng), name, math.nan, sub
+    name, params = protein.components[0]
+    return render_pattern(name, layers, params, rng), name, math.nan, -1
+
+
+def paint_field(layout: FieldLayout, config: AtlasConfig, catalogue: Catalogue,
+                rng: np.random.Generator, *, channels=FIELD_CHANNELS, only=None,
+                region=None) -> RenderedField:
+    """Paint the protein into the cells (all, or the indices in ``only``) and image the field.
+
+    With ``region`` (a pair of slices), only that part of the field is imaged; pixels outside
+    it stay 0. Crop generation uses this to skip the parts of a field no crop sees.
+    """
+    scale, shape, tessellation = config.scale, layout.shape, layout.tessellation
+    protein = catalogue.proteins[layout.spec.protein_id]
+    protein_density = np.zeros(shape, np.float32)
+    pattern = np.zeros(shape, np.int32)
+    spread = config.cell_expression_spread * min(config.nuisance, 1.0)
+    rows = []
+    for index in (range(len(layout.cells)) if only is None else sorted(only)):
+        layers = cell_layers(tessellation, index, layout.cells, scale)
+        if not layers.nucleus.any():
+            continue   # the nucleus lies outside the field: nothing of it to see or crop
+        window = tessellation.windows[index]
+        density, shows, alpha, sub = _cell_density(protein, layers, rng, alpha_jitter=0.05)
+        expression = protein.expression * float(rng.lognormal(0, spread))
+        protein_density[window] += 0.3 * expression * density
+        support = ndimage.gaussian_filter(density, 0.6 * scale) > 0.2
+        pattern[window][support & layers.cell] = index + 1
+        nucleus = layout.cells[index].nucleus
+        rows.append(dict(cell=index + 1, centroid_y=nucleus.center[0], centroid_x=nucleus.center[1],
+                         area=int(layers.cell.sum()), nucleus_area=int(layers.nucleus.sum()),
+                         cell_localization=shows, alpha=alpha, subpopulation=sub,
+                         expression=expression))
+
+    painters = {
+        "protein": lambda: protein_density,
+        "nucleus": lambda: _dna_density(tessellation.nuclei, scale, rng),
+        "cell_marker": lambda: _marker_density(tessellation.cells, scale, rng),
+    }
+    region = region or (slice(0, shape[0]), slice(0, shape[1]))
+    origin = (region[0].start, region[1].start)
+    images = np.zeros((len(channels),) + shape, np.float32)
+    for c, name in enumerate(channels):
+        images[c][region] = acquire(painters[name]()[region], layout.acquisition, rng,
+                                    origin=origin, field_shape=shape)
+    return RenderedField(images, tuple(channels), tessellation.cells, tessellation.nuclei, pattern,
+                         pd.DataFrame(rows, columns=CELL_COLUMNS), layout.acquisition)
+
+
+def _per_label(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values[label - 1]`` at every labelled pixel, 0 on background."""
+    return np.concatenate([[0.0], values]).astype(np.float32)[labels]
+
+
+def _dna_density(nuclei: np.ndarray, scale: float, rng) -> np.ndarray:
+    """A Hoechst-like stain: nuclei with chromatin texture and cell-to-cell DNA content."""
+    content = rng.lognormal(-0.4, 0.2, nuclei.max())
+    chromatin = 1 + 0.25 * smooth_noise(nuclei.shape, 1.2 * scale, rng)
+    return _per_label(nuclei, content) * chromatin
+
+
+def _marker_density(cells: np.ndarray, scale: float, rng) -> np.ndarray:
+    """A cell-body marker: dim cytoplasm, brighter towards the cell outline."""
+    level = rng.lognormal(-0.5, 0.25, cells.max())
+    edge = ndimage.distance_transform_edt(~find_boundaries(cells, mode="inner"))
+    return _per_label(cells, level) * (0.25 + 0.35 * np.exp(-edge / (2.5 * scale)))
+
+
+def render_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue,
+                 rng: np.random.Generator, channels=FIELD_CHANNELS) -> RenderedField:
+    """Lay out and paint a whole field of view."""
+    return paint_field(layout_field(spec, config, rng), config, catalogue, rng, channels=channels)
+
+
+def _field_rng(config: AtlasConfig, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
+
+
+def _protein_columns(catalogue: Catalogue, spec: FieldSpec) -> dict:
+    protein = catalogue.proteins[spec.protein_id]
+    return dict(field=spec.index, protein=protein.name, protein_id=spec.protein_id,
+                localization=protein.localization, complex=protein.complex, cell_line=spec.cell_line,
+                protein_alpha=protein.alpha, rare=protein.rare, orphan=protein.orphan)
+
+
+def _plan_crops(layout: FieldLayout, config: AtlasConfig, rng) -> list[tuple[int, int, int]]:
+    """(cell index, top, left) of up to ``crops_per_field`` crops that fit inside the field."""
+    size, half = config.crop_size, config.crop_size // 2
+    jitter = config.crop_jitter * config.scale
+    plans = []
+    for index in rng.permutation(len(layout.cells)):
+        if len(plans) == config.crops_per_field:
+            break
+        cy, cx = layout.cells[index].nucleus.center
+        top = int(round(cy + rng.uniform(-jitter, jitter))) - half
+        left = int(round(cx + rng.uniform(-jitter, jitter))) - half
+        if top < 0 or left < 0 or top + size > layout.shape[0] or left + size > layout.shape[1]:
+            continue   # as in the papers' pipelines, cells too close to the field edge are skipped
+        if not (layout.tessellation.nuclei == index + 1)[top + half - 2: top + half + 3,
+                                                          left + half - 2: left + half + 3].any():
+            continue   # the nucleus was taken over by a neighbour's: no centred nucleus to crop
+        plans.append((int(index), top, left))
+    return plans
+
+
+def _overlaps(window, top, left, size) -> bool:
+    return (window[0].start < top + size and window[0].stop > top
+            and window[1].start < left + size and window[1].stop > left)
+
+
+def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
+    rng = _field_rng(config, spec.index)
+    layout = layout_field(spec, config, rng)
+    plans = _plan_crops(layout, config, rng)
+    size = config.crop_size
+    # Only cells that show up in some crop are painted: the rest of the field is never seen.
+    needed = {i for i, window in enumerate(layout.tessellation.windows)
+              if any(_overlaps(window, top, left, size) for _, top, left in plans)}
+    if not plans:
+        return (np.zeros((0, 3, size, size), np.float32), np.zeros((0, 4, size, size), np.uint8), [])
+    # Image only the bounding box of the crops, plus a margin for the PSF and distance map.
+    margin = int(4 * layout.acquisition.psf_sigma) + 2
+    region = (slice(max(min(t for _, t, _ in plans) - margin, 0),
+                    min(max(t for _, t, _ in plans) + size + margin, layout.shape[0])),
+              slice(max(min(l for _, _, l in plans) - margin, 0),
+                    min(max(l for _, _, l in plans) + size + margin, layout.shape[1])))
+    field = paint_field(layout, config, catalogue, rng, channels=("protein", "nucleus"),
+                        only=needed, region=region)
+    nuclear_distance = np.zeros(layout.shape, np.float32)
+    nuclear_distance[region] = signed_distance(field.nuclei[region] > 0) / size
+    cells_by_label = field.cell_table.set_index("cell")
+    images, masks, rows = [], [], []
+    for index, top, left in plans:
+        window = (slice(top, top + size), slice(left, left + size))
+        label = index + 1
+        row = cells_by_label.loc[label]
+        cells_in_crop = field.cells[window]
+        present, relabelled = np.unique(cells_in_crop, return_inverse=True)
+        if present[0] != 0:
+            relabelled = relabelled + 1
+        images.append(np.concatenate([field.images[:, window[0], window[1]],
+                                      nuclear_distance[None, window[0], window[1]]]))
+        masks.append(np.stack([cells_in_crop == label, field.nuclei[window] == label,
+                               field.pattern[window] == label,
+                               relabelled.reshape(cells_in_crop.shape)]).astype(np.uint8))
+        rows.append(_protein_columns(catalogue, spec) | dict(
+            cell=label, crop_top=top, crop_left=left, cell_localization=row.cell_localization,
+            alpha=row.alpha, subpopulation=row.subpopulation, expression=row.expression,
+            n_cells_in_crop=int((present > 0).sum()),
+            psf_sigma=field.acquisition.psf_sigma, photons=field.acquisition.photons))
+    return np.stack(images).astype(np.float32), np.stack(masks), rows
+
+
+def _field_record(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
+    rng = _field_rng(config, spec.index)
+    field = render_field(spec, config, catalogue, rng)
+    masks = np.stack([field.cells, field.nuclei, field.pattern]).astype(np.int32)
+    row = _protein_columns(catalogue, spec) | dict(n_cells=len(field.cell_table)) | {
+        f"acquisition_{k}": v for k, v in field.acquisition.as_dict().items()}
+    cells = field.cell_table.assign(field=spec.index)
+    return field.images.astype(np.float32), masks, row, cells
+
+
+def _map_fields(function, specs, workers: int, desc: str, show_progress: bool):
+    """Apply ``function`` to every field spec, in order, over ``workers`` processes."""
+    bar = progress(total=len(specs), desc=desc, unit="fields", disable=not show_progress)
+    results = []
+    if workers <= 1:
+        for spec in specs:
+            results.append(function(spec))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for result in pool.map(function, specs, chunksize=max(1, len(specs) // (8 * workers))):
+                results.append(result)
+                bar.update()
+    bar.close()
+    return results
+
+
+def _attrs(config: AtlasConfig, kind: str) -> dict:
+    return dict(generator="cellnb.sim.atlas", generator_version=GENERATOR_VERSION, kind=kind,
+                config=config.as_dict())
+
+
+def _selected_specs(config: AtlasConfig, catalogue: Catalogue, proteins) -> list[FieldSpec]:
+    specs = field_specs(config, catalogue)
+    if proteins is None:
+        return specs
+    names = [p.name for p in catalogue.proteins]
+    unknown = sorted(set(proteins) - set(names))
+    if unknown:
+        raise KeyError(f"unknown proteins {unknown}; the catalogue has {', '.join(names)}")
+    wanted = {names.index(p) for p in proteins}
+    # Field indices (and so their random streams) stay those of the whole atlas.
+    return [spec for spec in specs if spec.protein_id in wanted]
+
+
+def generate_crops(config: AtlasConfig | None = None, *, workers: int = 1, progress: bool = True,
+                   proteins=None) -> ImageSet:
+    """Single-cell crops (protein, nucleus, signed nuclear distance) with ground truth.
+
+    Masks: ``cell`` and ``nucleus`` of the centred cell, ``pattern`` (where that cell's protein
+    pattern lies) and ``cells`` (all cells in the crop, relabelled 1..k). ``proteins`` (names)
+    restricts generation to those proteins' fields, which are the same as in the full atlas.
+    """
+    config = config or AtlasConfig()
+    config.validate()
+    catalogue = config.catalogue()
+    specs = _selected_specs(config, catalogue, proteins)
+    parts = _map_fields(partial(_crops_of_field, config=config, catalogue=catalogue), specs,
+                        workers, "simulating crops", progress)
+    if not specs:
+        raise ValueError("no fields to generate")
+    images = np.concatenate([p[0] for p in parts])
+    masks = np.concatenate([p[1] for p in parts])
+    metadata = pd.DataFrame([row for p in parts for row in p[2]])
+    return ImageSet(images, CROP_CHANNELS, metadata, masks, CROP_MASKS,
+                    tables={"proteins": catalogue.table()}, attrs=_attrs(config, "crops"))
+
+
+def generate_fields(config: AtlasConfig | None = None, *, workers: int = 1,
+                    progress: bool = True, proteins=None) -> ImageSet:
+    """Whole fields of view (protein, nucleus, cell-body marker), one protein per field.
+
+    Masks: instance labels of ``cells`` and ``nuclei`` and the ``pattern`` support; the table
+    ``cells`` has one row per cell with its ground truth (class shown, alpha, sub-population).
+    """
+    config = config or AtlasConfig()
+    config.validate()
+    catalogue = config.catalogue()
+    specs = _selected_specs(config, catalogue, proteins)
+    parts = _map_fields(partial(_field_record, config=config, catalogue=catalogue), specs,
+                        workers, "simulating fields", progress)
+    return ImageSet(np.stack([p[0] for p in parts]), FIELD_CHANNELS,
+                    pd.DataFrame([p[2] for p in parts]), np.stack([p[1] for p in parts]),
+                    FIELD_MASKS,
+                    tables={"cells": pd.concat([p[3] for p in parts], ignore_index=True),
+                            "proteins": catalogue.table()},
+                    attrs=_attrs(config, "fields"))
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(AtlasConfig)]
+
+
+def measure_throughput(config: AtlasConfig | None = None, *, n_fields: int = 40) -> dict:
+    """Crops per second of one process generating ``n_fields`` fields: wall and CPU time.
+
+    CPU time is the fairer figure on a shared machine; both are reported.
+    """
+    import time
+
+    config = config or AtlasConfig()
+    catalogue = config.catalogue()
+    specs = field_specs(config, catalogue)[:n_fields]
+    wall, cpu = time.perf_counter(), time.process_time()
+    n = sum(len(_crops_of_field(spec, config, catalogue)[2]) for spec in specs)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return dict(crops=n, fields=len(specs), seconds=wall, crops_per_second=n / wall,
+                crops_per_cpu_second=n / cpu)

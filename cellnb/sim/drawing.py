@@ -1,0 +1,83 @@
+"""Small drawing primitives the pattern renderers share: noise fields, point splatting, curves.
+
+Everything works on whole arrays (no per-pixel Python), because the simulator must produce
+hundreds of crops per second on one core.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def smooth_noise(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian random field with correlation length ``scale`` pixels, zero mean, unit std."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), scale,
+                                    mode="wrap")
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def bandpass_noise(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with features of size about ``scale`` pixels (difference of Gaussians), unit std.
+
+    Its zero crossings form a connected, reticular network, which is what the ER pattern uses.
+    """
+    white = rng.standard_normal(shape).astype(np.float32)
+    field = (ndimage.gaussian_filter(white, scale * 0.5, mode="wrap")
+             - ndimage.gaussian_filter(white, scale, mode="wrap"))
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def splat(points: np.ndarray, shape, weights=None) -> np.ndarray:
+    """Deposit point masses at sub-pixel ``points`` (n, 2: y, x) by bilinear weighting.
+
+    Points outside the array are dropped. Blurring the result with a Gaussian gives spots of
+    that size, which is how puncta, dots and fibres are drawn.
+    """
+    image = np.zeros(shape, np.float32)
+    if len(points) == 0:
+        return image
+    weights = np.ones(len(points), np.float32) if weights is None else np.asarray(weights, np.float32)
+    y, x = points[:, 0], points[:, 1]
+    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+    fy, fx = (y - y0).astype(np.float32), (x - x0).astype(np.float32)
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = (yy >= 0) & (yy < shape[0]) & (xx >= 0) & (xx < shape[1])
+            np.add.at(image, (yy[inside], xx[inside]), (weights * wy * wx)[inside])
+    return image
+
+
+def sample_points_in(mask: np.ndarray, n: int, rng: np.random.Generator,
+                     weight: np.ndarray | None = None) -> np.ndarray:
+    """``n`` sub-pixel points inside ``mask``, drawn with probability proportional to ``weight``."""
+    candidates = np.flatnonzero(mask)
+    if n <= 0 or candidates.size == 0:
+        return np.zeros((0, 2), np.float32)
+    p = None
+    if weight is not None:
+        p = weight.ravel()[candidates].astype(np.float64)
+        p = p / p.sum() if p.sum() > 0 else None
+    chosen = rng.choice(candidates, size=n, p=p)
+    y, x = np.unravel_index(chosen, mask.shape)
+    return np.stack([y, x], 1).astype(np.float32) + rng.uniform(0, 1, (n, 2)).astype(np.float32)
+
+
+def random_curves(starts: np.ndarray, lengths: np.ndarray, rng: np.random.Generator, *,
+                  persistence: float = 0.3, directions: np.ndarray | None = None,
+                  step: float = 0.5) -> np.ndarray:
+    """Points along persistent random walks (tubules, fibres), all walks advanced together.
+
+    ``persistence`` is the std (radians) of the turning angle per step: small values give
+    straight fibres, large values tortuous tubules.
+    """
+    n = len(starts)
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    steps = int(np.ceil(lengths.max() / step))
+    heading = rng.uniform(0, 2 * np.pi, n) if directions is None else np.asarray(directions, float)
+    turns = rng.normal(0, persistence, (steps, n)).cumsum(0) + heading
+    increments = step * np.stack([np.sin(turns), np.cos(turns)], -1)       # (steps, n, 2)
+    paths = starts[None] + np.cumsum(increments, 0)                           # (steps, n, 2)
+    keep = (np.arange(1, steps + 1)[:, None] * step) <= lengths[None]        # (steps, n)
+    return paths[keep].astype(np.float32)
