@@ -1,6 +1,10 @@
-import os
+import time
+from pathlib import Path
 
 import pytest
+
+from cellnb.pipeline import run_notebook
+from cellnb.record import read_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -11,3 +15,33 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CELLNB_METRICS_FILE", str(root / "metrics.json"))
     monkeypatch.delenv("CELLNB_HEADLESS", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """``run(notebook)`` executes a chapter in the smoke profile once per session."""
+    build_dir = tmp_path_factory.mktemp("smoke") / "_build"
+    results: dict[Path, object] = {}
+    seconds: dict[Path, float] = {}
+
+    def run(notebook: Path) -> Path:
+        if notebook not in results:
+            start = time.perf_counter()
+            try:
+                results[notebook] = run_notebook(notebook, profile="smoke",
+                                                 build_dir=build_dir / "notebooks")
+                seconds[notebook] = time.perf_counter() - start
+            except Exception as error:
+                results[notebook] = error
+                raise
+        if isinstance(results[notebook], Exception):
+            pytest.fail(f"{notebook.name} already failed in this session: {results[notebook]}")
+        return results[notebook]
+
+    def metrics(notebook: Path) -> dict:
+        return read_metrics(run(notebook).with_name(f"{notebook.stem}.metrics.json"))
+
+    run.build_dir = build_dir
+    run.seconds = seconds
+    run.metrics = metrics
+    return run

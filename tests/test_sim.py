@@ -66,10 +66,12 @@ def test_nuclear_distance_is_positive_exactly_inside_nuclei(crops):
     assert (distance[cells == 0] <= 0).all()
 
 
-def test_crops_show_few_partial_neighbours(crops):
+def test_most_crops_show_at_most_two_partial_neighbours():
+    crops = generate_crops(AtlasConfig(fields_per_protein=1, n_proteins=32), progress=False)
     neighbours = crops.metadata.n_cells_in_crop - 1
     assert neighbours.min() >= 0
-    assert neighbours.median() <= 2, neighbours.value_counts()
+    assert (neighbours <= 2).mean() >= 0.8, neighbours.value_counts()
+    assert (neighbours >= 1).mean() >= 0.5, "crops are not isolated cells: neighbours are common"
 
 
 def test_the_protein_lies_where_its_class_says(crops):

@@ -14,19 +14,17 @@ from __future__ import annotations
 import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from skimage.segmentation import find_boundaries
 
 from ..data.imageset import ImageSet
 from ..display import progress
 from .catalogue import MIXED, VARIABLE, Catalogue, Protein, build_catalogue
-from .drawing import smooth_noise
-from .geometry import (MORPHOLOGIES, CellLayers, Tessellation, cell_layers, place_cells,
-                       signed_distance, tessellate)
+from .geometry import (MORPHOLOGIES, CellLayers, FieldMaps, Tessellation, cell_layers,
+                       place_cells, tessellate)
 from .imaging import Acquisition, acquire, sample_acquisition
 from .patterns import render_pattern
 
@@ -47,11 +45,11 @@ class AtlasConfig:
     n_proteins: int = 40
     fields_per_protein: int = 6
     rare_fields: int = 2            # fields of the rare-class protein
-    cells_per_field: int = 24       # target number of cells in a field
-    cell_spacing: float = 1.05      # min centre distance / sum of mean radii (< 1: crowded)
-    crops_per_field: int = 20       # at most this many crops cut from one field
+    cells_per_field: int = 32       # target number of cells in a field
+    cell_spacing: float = 1.25      # min centre distance / sum of mean radii (< 1: crowded)
+    crops_per_field: int = 30       # at most this many crops cut from one field
     crop_size: int = 64             # pixels; cells scale with it (64 = reference)
-    field_size: int = 256           # field side in reference pixels (scaled like cells)
+    field_size: int = 320           # field side in reference pixels (scaled like cells)
     cell_lines: int = 2             # morphology regimes used: 1 = round only, 2 = round + elongated
     nuisance: float = 1.0           # 0 = clean microscope, 1 = default nuisance, >1 harder
     cell_expression_spread: float = 0.5   # log-normal std of expression between cells
@@ -111,6 +109,11 @@ class FieldLayout:
     cells: list
     tessellation: Tessellation
     acquisition: Acquisition
+    texture_seed: int
+
+    @cached_property
+    def maps(self) -> FieldMaps:
+        return FieldMaps(self.tessellation, self.texture_seed)
 
 
 @dataclass
@@ -133,7 +136,8 @@ def layout_field(spec: FieldSpec, config: AtlasConfig, rng: np.random.Generator)
     acquisition = sample_acquisition(rng, scale=config.scale, strength=config.nuisance)
     cells = place_cells(shape, config.cells_per_field, MORPHOLOGIES[spec.cell_line], config.scale,
                         rng, spacing=config.cell_spacing)
-    return FieldLayout(spec, shape, cells, tessellate(cells, shape), acquisition)
+    return FieldLayout(spec, shape, cells, tessellate(cells, shape), acquisition,
+                       int(rng.integers(2**63)))
 
 
 def _cell_density(protein: Protein, layers: CellLayers, rng: np.random.Generator, alpha_jitter: float):
@@ -155,45 +159,48 @@ def _cell_density(protein: Protein, layers: CellLayers, rng: np.random.Generator
 
 def paint_field(layout: FieldLayout, config: AtlasConfig, catalogue: Catalogue,
                 rng: np.random.Generator, *, channels=FIELD_CHANNELS, only=None,
-                region=None) -> RenderedField:
+                region=None, observed=None) -> RenderedField:
     """Paint the protein into the cells (all, or the indices in ``only``) and image the field.
 
     With ``region`` (a pair of slices), only that part of the field is imaged; pixels outside
-    it stay 0. Crop generation uses this to skip the parts of a field no crop sees.
+    it stay 0, and ``observed`` (a mask of the region) limits noise to the pixels that will be
+    looked at. Crop generation uses both to skip the parts of a field no crop sees.
     """
     scale, shape, tessellation = config.scale, layout.shape, layout.tessellation
     protein = catalogue.proteins[layout.spec.protein_id]
     protein_density = np.zeros(shape, np.float32)
-    pattern = np.zeros(shape, np.int32)
+    pattern_density = np.zeros(shape, np.float32)   # the same, before expression: for the masks
     spread = config.cell_expression_spread * min(config.nuisance, 1.0)
     rows = []
     for index in (range(len(layout.cells)) if only is None else sorted(only)):
-        layers = cell_layers(tessellation, index, layout.cells, scale)
+        layers = cell_layers(tessellation, index, layout.cells, scale, layout.maps)
         if not layers.nucleus.any():
             continue   # the nucleus lies outside the field: nothing of it to see or crop
         window = tessellation.windows[index]
         density, shows, alpha, sub = _cell_density(protein, layers, rng, alpha_jitter=0.05)
         expression = protein.expression * float(rng.lognormal(0, spread))
         protein_density[window] += 0.3 * expression * density
-        support = ndimage.gaussian_filter(density, 0.6 * scale) > 0.2
-        pattern[window][support & layers.cell] = index + 1
+        pattern_density[window] += density
         nucleus = layout.cells[index].nucleus
         rows.append(dict(cell=index + 1, centroid_y=nucleus.center[0], centroid_x=nucleus.center[1],
                          area=int(layers.cell.sum()), nucleus_area=int(layers.nucleus.sum()),
                          cell_localization=shows, alpha=alpha, subpopulation=sub,
                          expression=expression))
 
+    # Ground-truth pattern masks: where each painted cell's (slightly smoothed) pattern is bright.
+    support = ndimage.gaussian_filter(pattern_density, 0.6 * scale) > 0.2
+    pattern = np.where(support, tessellation.cells, 0).astype(np.int32)
     painters = {
         "protein": lambda: protein_density,
-        "nucleus": lambda: _dna_density(tessellation.nuclei, scale, rng),
-        "cell_marker": lambda: _marker_density(tessellation.cells, scale, rng),
+        "nucleus": lambda: _dna_density(tessellation.nuclei, layout.maps, scale, rng),
+        "cell_marker": lambda: _marker_density(tessellation.cells, layout.maps.membrane, scale, rng),
     }
     region = region or (slice(0, shape[0]), slice(0, shape[1]))
     origin = (region[0].start, region[1].start)
     images = np.zeros((len(channels),) + shape, np.float32)
     for c, name in enumerate(channels):
         images[c][region] = acquire(painters[name]()[region], layout.acquisition, rng,
-                                    origin=origin, field_shape=shape)
+                                    origin=origin, field_shape=shape, observed=observed)
     return RenderedField(images, tuple(channels), tessellation.cells, tessellation.nuclei, pattern,
                          pd.DataFrame(rows, columns=CELL_COLUMNS), layout.acquisition)
 
@@ -203,18 +210,18 @@ def _per_label(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], values]).astype(np.float32)[labels]
 
 
-def _dna_density(nuclei: np.ndarray, scale: float, rng) -> np.ndarray:
+def _dna_density(nuclei: np.ndarray, maps: FieldMaps, scale: float, rng) -> np.ndarray:
     """A Hoechst-like stain: nuclei with chromatin texture and cell-to-cell DNA content."""
     content = rng.lognormal(-0.4, 0.2, nuclei.max())
-    chromatin = 1 + 0.25 * smooth_noise(nuclei.shape, 1.2 * scale, rng)
+    chromatin = 1 + 0.25 * maps.texture("smooth", 1.2 * scale)
     return _per_label(nuclei, content) * chromatin
 
 
-def _marker_density(cells: np.ndarray, scale: float, rng) -> np.ndarray:
+def _marker_density(cells: np.ndarray, membrane_distance: np.ndarray, scale: float, rng) -> np.ndarray:
     """A cell-body marker: dim cytoplasm, brighter towards the cell outline."""
     level = rng.lognormal(-0.5, 0.25, cells.max())
-    edge = ndimage.distance_transform_edt(~find_boundaries(cells, mode="inner"))
-    return _per_label(cells, level) * (0.25 + 0.35 * np.exp(-edge / (2.5 * scale)))
+    rim = np.exp(-(membrane_distance - 1) / (2.5 * scale))
+    return _per_label(cells, level) * (0.25 + 0.35 * rim)
 
 
 def render_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue,
@@ -275,30 +282,35 @@ def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
                     min(max(t for _, t, _ in plans) + size + margin, layout.shape[0])),
               slice(max(min(l for _, _, l in plans) - margin, 0),
                     min(max(l for _, _, l in plans) + size + margin, layout.shape[1])))
+    observed = np.zeros(layout.shape, bool)
+    for _, top, left in plans:
+        observed[top:top + size, left:left + size] = True
     field = paint_field(layout, config, catalogue, rng, channels=("protein", "nucleus"),
-                        only=needed, region=region)
-    nuclear_distance = np.zeros(layout.shape, np.float32)
-    nuclear_distance[region] = signed_distance(field.nuclei[region] > 0) / size
-    cells_by_label = field.cell_table.set_index("cell")
+                        only=needed, region=region, observed=observed[region])
+    nuclear_distance = layout.maps.nuclear / size
+    cells_by_label = {row["cell"]: row for row in field.cell_table.to_dict("records")}
+    field_columns = _protein_columns(catalogue, spec) | dict(
+        psf_sigma=field.acquisition.psf_sigma, photons=field.acquisition.photons)
     images, masks, rows = [], [], []
     for index, top, left in plans:
         window = (slice(top, top + size), slice(left, left + size))
         label = index + 1
-        row = cells_by_label.loc[label]
+        row = cells_by_label[label]
         cells_in_crop = field.cells[window]
-        present, relabelled = np.unique(cells_in_crop, return_inverse=True)
-        if present[0] != 0:
-            relabelled = relabelled + 1
+        # Relabel the crop's cells 1..k (background stays 0) through a lookup table.
+        present = np.flatnonzero(np.bincount(cells_in_crop.ravel()))
+        lookup = np.zeros(present[-1] + 1, np.uint8)
+        lookup[present[present > 0]] = np.arange(1, (present > 0).sum() + 1)
+        relabelled = lookup[cells_in_crop]
         images.append(np.concatenate([field.images[:, window[0], window[1]],
                                       nuclear_distance[None, window[0], window[1]]]))
         masks.append(np.stack([cells_in_crop == label, field.nuclei[window] == label,
                                field.pattern[window] == label,
                                relabelled.reshape(cells_in_crop.shape)]).astype(np.uint8))
-        rows.append(_protein_columns(catalogue, spec) | dict(
-            cell=label, crop_top=top, crop_left=left, cell_localization=row.cell_localization,
-            alpha=row.alpha, subpopulation=row.subpopulation, expression=row.expression,
-            n_cells_in_crop=int((present > 0).sum()),
-            psf_sigma=field.acquisition.psf_sigma, photons=field.acquisition.photons))
+        rows.append(field_columns | dict(
+            cell=label, crop_top=top, crop_left=left, cell_localization=row["cell_localization"],
+            alpha=row["alpha"], subpopulation=row["subpopulation"], expression=row["expression"],
+            n_cells_in_crop=int((present > 0).sum())))
     return np.stack(images).astype(np.float32), np.stack(masks), rows
 
 
@@ -404,7 +416,9 @@ def measure_throughput(config: AtlasConfig | None = None, *, n_fields: int = 40)
 
     config = config or AtlasConfig()
     catalogue = config.catalogue()
-    specs = field_specs(config, catalogue)[:n_fields]
+    specs = field_specs(config, catalogue)
+    # Fields spread evenly over the catalogue, since patterns differ in cost.
+    specs = [specs[i] for i in np.linspace(0, len(specs) - 1, min(n_fields, len(specs))).astype(int)]
     wall, cpu = time.perf_counter(), time.process_time()
     n = sum(len(_crops_of_field(spec, config, catalogue)[2]) for spec in specs)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -14,6 +14,9 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
+from skimage.segmentation import find_boundaries
+
+from .drawing import bandpass_noise, smooth_noise
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,18 @@ class Shape:
 
     def normalised_radius(self, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
         """< 1 inside the shape, 1 on its outline, growing outside."""
-        dy, dx = yy - self.center[0], xx - self.center[1]
-        c, s = np.cos(self.angle), np.sin(self.angle)
-        u, v = (dx * c + dy * s) / self.major, (-dx * s + dy * c) / self.minor
+        dy, dx = yy - np.float32(self.center[0]), xx - np.float32(self.center[1])
+        c, s = np.float32(np.cos(self.angle)), np.float32(np.sin(self.angle))
+        u, v = (dx * c + dy * s) / np.float32(self.major), (-dx * s + dy * c) / np.float32(self.minor)
         rho = np.sqrt(u * u + v * v)
         if self.harmonics:
             # cos(k*theta + phase) = Re(z**k * exp(i*phase)) with z = exp(i*theta): powers of a
             # unit complex number are much cheaper than arctan2 and cos on every pixel.
-            z = (u + 1j * v) / np.maximum(rho, 1e-9)
-            power, outline = z, 1.0
+            z = (u + np.complex64(1j) * v) / np.maximum(rho, np.float32(1e-9))
+            power, outline = z, np.float32(1.0)
             for amplitude, phase in self.harmonics:
                 power = power * z
-                outline = outline + amplitude * (power * np.exp(1j * phase)).real
+                outline = outline + np.float32(amplitude) * (power * np.complex64(np.exp(1j * phase))).real
             rho = rho / outline
         return rho
 
@@ -74,24 +77,39 @@ class Cell:
     morphology: str
 
 
-def sample_cell(center, morphology: Morphology, scale: float, rng: np.random.Generator) -> Cell:
-    """A random cell of the given morphology centred (by its nucleus) at ``center``."""
-    major = rng.uniform(*morphology.cell_major) * scale
-    minor = major / rng.uniform(*morphology.cell_aspect)
-    angle = rng.uniform(0, np.pi)
-    harmonics = tuple((rng.normal(0, morphology.irregularity), rng.uniform(0, 2 * np.pi))
-                      for _ in range(3))
-    n_minor = minor * rng.uniform(*morphology.nucleus_fraction)
-    n_major = min(n_minor * rng.uniform(1.0, 1.3), 0.8 * major)
+def sample_cells(centres: np.ndarray, morphology: Morphology, scale: float,
+                 rng: np.random.Generator) -> list[Cell]:
+    """Random cells of the given morphology, one centred (by its nucleus) on each of ``centres``.
+
+    All shape parameters are drawn in one go per parameter, in a fixed order, so the result
+    depends only on the generator's state and the number of cells.
+    """
+    n = len(centres)
+    major = rng.uniform(*morphology.cell_major, n) * scale
+    minor = major / rng.uniform(*morphology.cell_aspect, n)
+    angle = rng.uniform(0, np.pi, n)
+    amplitudes = rng.normal(0, morphology.irregularity, (n, 3))
+    phases = rng.uniform(0, 2 * np.pi, (n, 3))
+    n_minor = minor * rng.uniform(*morphology.nucleus_fraction, n)
+    n_major = np.minimum(n_minor * rng.uniform(1.0, 1.3, n), 0.8 * major)
     # The nucleus sits off-centre along the long axis; the cell body is placed around it so
     # that crops centred on nuclei see cells extending to one side, as in real cultures.
-    room = max(major - n_major, 0.0)
-    offset = rng.uniform(-1, 1) * morphology.nucleus_offset * room
-    c, s = np.cos(angle), np.sin(angle)
-    cell_center = (center[0] - offset * s, center[1] - offset * c)
-    nucleus = Shape(tuple(center), n_major, n_minor, angle + rng.normal(0, 0.2),
-                    tuple((rng.normal(0, 0.03), rng.uniform(0, 2 * np.pi)) for _ in range(2)))
-    return Cell(Shape(cell_center, major, minor, angle, harmonics), nucleus, morphology.name)
+    offset = rng.uniform(-1, 1, n) * morphology.nucleus_offset * np.maximum(major - n_major, 0.0)
+    n_angle = angle + rng.normal(0, 0.2, n)
+    cells = []
+    for i, centre in enumerate(np.asarray(centres, float)):
+        cell_centre = (centre[0] - offset[i] * np.sin(angle[i]), centre[1] - offset[i] * np.cos(angle[i]))
+        body = Shape(cell_centre, major[i], minor[i], angle[i],
+                     tuple(zip(amplitudes[i].tolist(), phases[i].tolist())))
+        # Nuclei are smooth ellipses: their irregularity is below what a crop resolves.
+        nucleus = Shape((float(centre[0]), float(centre[1])), n_major[i], n_minor[i], n_angle[i])
+        cells.append(Cell(body, nucleus, morphology.name))
+    return cells
+
+
+def sample_cell(center, morphology: Morphology, scale: float, rng: np.random.Generator) -> Cell:
+    """A random cell of the given morphology centred (by its nucleus) at ``center``."""
+    return sample_cells(np.array([center], float), morphology, scale, rng)[0]
 
 
 def place_cells(field_shape, n_cells: int, morphology: Morphology, scale: float,
@@ -115,20 +133,66 @@ def place_cells(field_shape, n_cells: int, morphology: Morphology, scale: float,
         count += 1
         if count == n_cells:
             break
-    return [sample_cell(centre, morphology, scale, rng) for centre in accepted[:count]]
+    return sample_cells(accepted[:count], morphology, scale, rng)
+
+
+class FieldMaps:
+    """Distance maps and noise textures of a whole field, made once and shared by its cells.
+
+    Inside a cell, the nearest cell boundary is always the cell's own, so one field-wide
+    transform gives every cell its exact distance to its membrane; likewise inside a nucleus.
+    Outside nuclei, the distance is to the nearest nucleus, which within a cell is its own
+    except near a close neighbour. Textures (random fields of a given feature size) are drawn
+    once per field and size; cells occupy different windows of them, so their textures differ.
+    Making these per field rather than per cell is most of the simulator's speed.
+    """
+
+    def __init__(self, tessellation: "Tessellation", texture_seed: int = 0):
+        self._tessellation = tessellation
+        self._texture_rng = np.random.default_rng(texture_seed)
+        self._textures: dict = {}
+
+    def texture(self, kind: str, scale: float) -> np.ndarray:
+        """A field-sized ``smooth`` or ``bandpass`` noise with features of ``scale`` pixels."""
+        key = (kind, round(float(scale), 3))
+        if key not in self._textures:
+            make = {"smooth": smooth_noise, "bandpass": bandpass_noise}[kind]
+            self._textures[key] = make(self._tessellation.cells.shape, scale, self._texture_rng)
+        return self._textures[key]
+
+    @cached_property
+    def nuclear(self) -> np.ndarray:
+        """Signed distance to the nearest nuclear boundary, positive inside nuclei (pixels)."""
+        return signed_distance(self._tessellation.nuclei > 0)
+
+    @cached_property
+    def membrane(self) -> np.ndarray:
+        """Distance from a cell's pixels to its outline (1 on the outline), 0 outside cells."""
+        cells = self._tessellation.cells
+        outline = find_boundaries(cells, mode="inner") | (cells == 0)
+        return np.where(cells > 0, ndimage.distance_transform_edt(~outline) + 1, 0).astype(np.float32)
 
 
 class CellLayers:
     """Everything a pattern renderer may use about one cell, inside the cell's window.
 
-    Distances are in pixels and computed on first use (a cytoplasmic pattern never pays for the
-    nuclear distance transform); ``nuclear_distance`` is signed, positive inside the nucleus.
-    Coordinates ``yy, xx`` are relative to the nucleus centre.
+    Distances are in pixels, sliced from the field's shared maps on first use;
+    ``nuclear_distance`` is signed, positive inside the nucleus. Coordinates ``yy, xx`` are
+    relative to the nucleus centre.
     """
 
-    def __init__(self, cell: np.ndarray, nucleus: np.ndarray, origin, geometry: Cell, scale: float):
+    def __init__(self, cell: np.ndarray, nucleus: np.ndarray, window, geometry: Cell, scale: float,
+                 maps: FieldMaps):
         self.cell, self.nucleus, self.geometry, self.scale = cell, nucleus, geometry, scale
-        self._origin = origin
+        self._window, self._maps = window, maps
+
+    def smooth_noise(self, scale: float) -> np.ndarray:
+        """Smooth noise (zero mean, unit std over the field) with correlation length ``scale``."""
+        return self._maps.texture("smooth", scale)[self._window]
+
+    def bandpass_noise(self, scale: float) -> np.ndarray:
+        """Band-pass noise with features of about ``scale`` pixels (see ``drawing``)."""
+        return self._maps.texture("bandpass", scale)[self._window]
 
     @property
     def shape(self):
@@ -140,30 +204,35 @@ class CellLayers:
 
     @cached_property
     def nuclear_distance(self) -> np.ndarray:
-        return signed_distance(self.nucleus)
+        return self._maps.nuclear[self._window]
 
     @cached_property
     def membrane_distance(self) -> np.ndarray:
-        return ndimage.distance_transform_edt(self.cell).astype(np.float32)
+        return self._maps.membrane[self._window] * self.cell
 
     @cached_property
     def yy(self) -> np.ndarray:
-        y = np.arange(self.shape[0], dtype=np.float32) + self._origin[0] - self.geometry.nucleus.center[0]
+        y = np.arange(self.shape[0], dtype=np.float32) + self._window[0].start - self.geometry.nucleus.center[0]
         return np.broadcast_to(y[:, None], self.shape)
 
     @cached_property
     def xx(self) -> np.ndarray:
-        x = np.arange(self.shape[1], dtype=np.float32) + self._origin[1] - self.geometry.nucleus.center[1]
+        x = np.arange(self.shape[1], dtype=np.float32) + self._window[1].start - self.geometry.nucleus.center[1]
         return np.broadcast_to(x[None, :], self.shape)
 
 
 def signed_distance(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance to the mask's boundary, positive inside and negative outside."""
+    """Euclidean distance to the mask's boundary, positive inside and negative outside.
+
+    One transform serves both sides: every pixel's distance to the nearest inner-boundary
+    pixel of the mask is its outside distance, and, plus one, its inside distance (within a
+    pixel of the two-transform answer, at half the cost).
+    """
     if not mask.any():
         return -np.full(mask.shape, np.hypot(*mask.shape), np.float32)
-    inside = ndimage.distance_transform_edt(mask)
-    outside = ndimage.distance_transform_edt(~mask)
-    return (inside - outside).astype(np.float32)
+    boundary = mask & ~ndimage.binary_erosion(mask, border_value=1)
+    distance = ndimage.distance_transform_edt(~boundary).astype(np.float32)
+    return np.where(mask, distance + 1, -distance)
 
 
 @dataclass
@@ -194,9 +263,15 @@ def tessellate(cells: list[Cell], field_shape) -> Tessellation:
     for label, cell in enumerate(cells, start=1):
         window = window_of(cell.cell, field_shape)
         windows.append(window)
-        yy, xx = np.ogrid[window]
+        yy = np.arange(window[0].start, window[0].stop, dtype=np.float32)[:, None]
+        xx = np.arange(window[1].start, window[1].stop, dtype=np.float32)[None, :]
         rho = cell.cell.normalised_radius(yy, xx)
-        in_nucleus = cell.nucleus.normalised_radius(yy, xx) < 1
+        # The nucleus is evaluated only in its own, smaller window.
+        inner = window_of(cell.nucleus, field_shape, pad=1.0)
+        inner = tuple(slice(max(i.start, o.start), min(i.stop, o.stop)) for i, o in zip(inner, window))
+        local = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, window))
+        in_nucleus = np.zeros(rho.shape, bool)
+        in_nucleus[local] = cell.nucleus.normalised_radius(yy[local[0]], xx[:, local[1]]) < 1
         rho = np.where(in_nucleus, 0.0, rho)
         claim = (rho < 1) & (rho < depth[window])
         depth[window][claim] = rho[claim]
@@ -207,8 +282,10 @@ def tessellate(cells: list[Cell], field_shape) -> Tessellation:
     return Tessellation(cell_labels, nucleus_labels, windows)
 
 
-def cell_layers(tessellation: Tessellation, index: int, cells: list[Cell], scale: float) -> CellLayers:
+def cell_layers(tessellation: Tessellation, index: int, cells: list[Cell], scale: float,
+                maps: FieldMaps | None = None) -> CellLayers:
+    """The layers of cell ``index``; pass the field's ``maps`` to share transforms and textures."""
     label = index + 1
     window = tessellation.windows[index]
     return CellLayers(tessellation.cells[window] == label, tessellation.nuclei[window] == label,
-                      (window[0].start, window[1].start), cells[index], scale)
+                      window, cells[index], scale, maps or FieldMaps(tessellation))

@@ -76,12 +76,27 @@ def shot_noise(expected_photons: np.ndarray, rng: np.random.Generator) -> np.nda
 
 
 def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Generator,
-            brightness: float = 1.0, *, origin=(0, 0), field_shape=None) -> np.ndarray:
-    """Image ``density`` (already scaled by per-cell expression) through the microscope."""
-    blurred = ndimage.gaussian_filter(density.astype(np.float32), acquisition.psf_sigma)
+            brightness: float = 1.0, *, origin=(0, 0), field_shape=None,
+            observed: np.ndarray | None = None) -> np.ndarray:
+    """Image ``density`` (already scaled by per-cell expression) through the microscope.
+
+    ``observed`` (a boolean mask) limits the noise to the pixels someone will look at; the
+    others are left noise-free. Crop generation uses it to skip pixels no crop contains.
+    """
+    # Truncating the PSF at 3 sigma drops 0.3 % of its mass, invisible under the noise.
+    blurred = ndimage.gaussian_filter(density.astype(np.float32), acquisition.psf_sigma, truncate=3.0)
     signal = (brightness * acquisition.gain) * blurred * illumination(
         density.shape, acquisition, origin, field_shape)
     signal += acquisition.background
-    image = shot_noise(np.clip(signal, 0, None) * acquisition.photons, rng) / acquisition.photons
-    image += acquisition.read_noise * rng.standard_normal(image.shape, dtype=np.float32)
+    expected = np.clip(signal, 0, None) * acquisition.photons
+    if observed is None:
+        image = shot_noise(expected, rng)
+        image += (acquisition.read_noise * acquisition.photons) * rng.standard_normal(
+            image.shape, dtype=np.float32)
+    else:
+        image = expected
+        noisy = shot_noise(expected[observed], rng)
+        image[observed] = noisy + (acquisition.read_noise * acquisition.photons) * rng.standard_normal(
+            noisy.shape, dtype=np.float32)
+    image /= acquisition.photons
     return np.clip(image, 0, acquisition.saturation) / acquisition.saturation

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from .drawing import bandpass_noise, random_curves, sample_points_in, smooth_noise, splat
+from .drawing import random_curves, sample_points_in, splat
 from .geometry import CellLayers
 
 Params = dict
@@ -47,7 +47,7 @@ def _spots(layers: CellLayers, points: np.ndarray, sigma: float, weights=None) -
 
 
 def _texture(layers, scale, amplitude, rng):
-    return np.clip(1 + amplitude * smooth_noise(layers.shape, scale * layers.scale, rng), 0, None)
+    return np.clip(1 + amplitude * layers.smooth_noise(scale * layers.scale), 0, None)
 
 
 # --- nucleus ---------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def _envelope_params(rng):
 def _envelope(layers, p, rng):
     w = p["width"] * layers.scale
     ring = np.exp(-0.5 * (layers.nuclear_distance / w) ** 2) * layers.cell
-    pores = 1 + p["pores"] * bandpass_noise(layers.shape, 1.5 * layers.scale, rng)
+    pores = 1 + p["pores"] * layers.bandpass_noise(1.5 * layers.scale)
     return _bright(ring * np.clip(pores, 0, None) + p["nucleoplasm"] * layers.nucleus)
 
 
@@ -97,7 +97,7 @@ def _speckles_params(rng):
 
 
 def _speckles(layers, p, rng):
-    texture = bandpass_noise(layers.shape, p["scale"] * 2 * layers.scale, rng)
+    texture = layers.bandpass_noise(p["scale"] * 2 * layers.scale)
     speckle = np.clip(texture - p["threshold"], 0, None)
     return _bright(layers.nucleus * (speckle + p["diffuse"]))
 
@@ -136,7 +136,7 @@ def _er_params(rng):
 
 
 def _er(layers, p, rng):
-    noise = bandpass_noise(layers.shape, p["mesh"] * layers.scale, rng)
+    noise = layers.bandpass_noise(p["mesh"] * layers.scale)
     network = np.exp(-0.5 * (noise / p["line_width"]) ** 2)
     decay = np.exp(np.minimum(layers.nuclear_distance, 0) / (p["perinuclear_decay"] * layers.scale))
     envelope = np.exp(-0.5 * (layers.nuclear_distance / layers.scale) ** 2)
@@ -209,7 +209,7 @@ def _membrane_params(rng):
 
 def _membrane(layers, p, rng):
     ring = np.exp(-0.5 * ((layers.membrane_distance - 0.5) / (p["width"] * layers.scale)) ** 2)
-    patches = np.clip(1 + p["patchiness"] * smooth_noise(layers.shape, 3 * layers.scale, rng), 0, None)
+    patches = np.clip(1 + p["patchiness"] * layers.smooth_noise(3 * layers.scale), 0, None)
     return _bright(ring * patches * layers.cell + p["interior"] * layers.cytoplasm)
 
 

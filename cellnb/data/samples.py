@@ -1,0 +1,51 @@
+"""Small real fluorescence images that install from PyPI, for testing real-data code paths offline.
+
+No registry package ships the papers' datasets (see ``notes/real_pixels.md``), but a few wheels
+carry real microscopy fields with ground truth. They are far too small to train on; they check
+that segmentation, crop extraction and readers behave on real pixels, without network access.
+The packages are installed with ``--no-deps`` and never imported: only their data files are read.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+
+class MissingSampleError(FileNotFoundError):
+    """A sample's host package is not installed; the message says how to install it."""
+
+
+def package_dir(package: str) -> Path | None:
+    """Directory of an installed package, found without importing it (None if not installed)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _sample_path(package: str, pin: str, relative_path: str) -> Path:
+    directory = package_dir(package)
+    path = None if directory is None else directory / relative_path
+    if path is None or not path.is_file():
+        state = "is not installed" if directory is None else f"has no {relative_path}"
+        raise MissingSampleError(
+            f"this sample comes from the {package!r} wheel, which {state}; install it with "
+            f"`pip install --no-deps {pin}` (no dependencies are needed: only its data files "
+            "are read)")
+    return path
+
+
+def dsb2018_nuclei() -> tuple[np.ndarray, np.ndarray]:
+    """One real 512x512 nuclei field from the 2018 Data Science Bowl (CC0) and its instance mask.
+
+    Shipped in ``stardist==0.9.2`` as ``stardist/data/images/{img2d,mask2d}.tif``: a uint16
+    fluorescence image and a uint16 label image with 125 hand-annotated nuclei
+    (``notes/real_pixels.md``).
+    """
+    import tifffile
+
+    image_path = _sample_path("stardist", "stardist==0.9.2", "data/images/img2d.tif")
+    mask_path = _sample_path("stardist", "stardist==0.9.2", "data/images/mask2d.tif")
+    return tifffile.imread(image_path), tifffile.imread(mask_path)

@@ -1,0 +1,54 @@
+"""Every chapter of the book runs, headlessly, in the smoke profile, and the book builds from
+those runs with Sphinx warnings as errors.
+
+Each notebook executes once per session (the ``smoke_runs`` fixture keeps the results); the book
+test reuses them, so ``make test`` pays for one execution per chapter and one build.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cellnb.book_extension import colab_url
+from cellnb.pipeline import build_book, notebooks_in_toc, toc_pages
+
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = notebooks_in_toc(REPO / "_toc.yml")
+NOTEBOOK_TIMEOUT = 240  # seconds per chapter in the smoke profile on 2 CPU cores (hard stop)
+SMOKE_BUDGET = 120      # the target is ~90 s on 2 cores; the slack absorbs a noisy machine
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_chapter_runs_in_the_smoke_profile(notebook, smoke_runs):
+    executed = smoke_runs(notebook)
+    assert executed.exists()
+    seconds = smoke_runs.seconds[notebook]
+    assert seconds < SMOKE_BUDGET, f"{notebook.name} took {seconds:.0f} s in the smoke profile"
+    metrics = smoke_runs.metrics(notebook)
+    assert "environment" in metrics, f"{notebook.name} does not call cellnb.setup()"
+    assert metrics["environment"]["profile"] == "smoke"
+
+
+@pytest.mark.book
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT * len(NOTEBOOKS) + 300)
+def test_the_book_builds_from_the_smoke_runs(smoke_runs):
+    for notebook in NOTEBOOKS:
+        smoke_runs(notebook)
+    index = build_book(root=REPO, build_dir=smoke_runs.build_dir, skip_execute=True)
+
+    html = index.parent
+    assert index.exists()
+    for page in toc_pages(REPO / "_toc.yml"):
+        assert (html / f"{page}.html").exists(), f"no HTML page for {page}"
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    for notebook in NOTEBOOKS:
+        relative = notebook.relative_to(REPO).as_posix()
+        page = (html / relative).with_suffix(".html").read_text()
+        link = colab_url(config["repository"]["url"], config["repository"]["branch"], relative)
+        assert f'href="{link}"' in page, f"{relative}: no Open in Colab link"
+        assert "injected-parameters" in page, f"{relative}: the smoke parameters are not shown"
