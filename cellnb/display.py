@@ -80,24 +80,42 @@ class _SummaryOnly:
 def interactive(draw: Callable, **controls):
     """Draw ``draw(**defaults)`` as a static figure, then offer widgets to redraw it live.
 
-    ``controls`` maps argument names to ipywidgets (or ``interact`` abbreviations such as a
-    list of options); the static figure uses each control's initial value, so the rendered book
-    shows a real figure and the reader on a live kernel gets the sliders.
+    ``controls`` maps argument names to ipywidgets, lists of options or ``(min, max[, step])``
+    tuples; the static figure uses each control's initial value, so the rendered book shows a
+    real figure and the reader on a live kernel gets the controls. Headless, no widget is even
+    created: a created widget leaves state in the saved notebook, which the book would try to
+    render with scripts from the internet.
     """
-    import ipywidgets as widgets
     import matplotlib.pyplot as plt
+
+    if is_headless() or not in_notebook():
+        draw(**{name: _initial_value(control) for name, control in controls.items()})
+        plt.show()
+        return None
+    import ipywidgets as widgets
     from IPython.display import display
 
     built = {name: _as_widget(control) for name, control in controls.items()}
-    defaults = {name: widget.value for name, widget in built.items()}
-    if is_headless() or not in_notebook():
-        draw(**defaults)
-        plt.show()
-        return None
     output = widgets.interactive_output(lambda **kw: (draw(**kw), plt.show()), built)
     box = widgets.VBox([widgets.HBox(list(built.values())), output])
     display(box)
     return box
+
+
+def _is_options(control) -> bool:
+    return isinstance(control, (list, tuple)) and bool(control) and \
+        not isinstance(control[0], (int, float))
+
+
+def _initial_value(control):
+    if hasattr(control, "value"):
+        return control.value
+    if _is_options(control):
+        return control[0]
+    if isinstance(control, (list, tuple)) and len(control) in (2, 3):
+        return control[0]
+    raise TypeError(f"cannot build a widget from {control!r}; pass an ipywidgets widget, a list "
+                    "of options or a (min, max[, step]) tuple")
 
 
 def _as_widget(control):
@@ -105,14 +123,13 @@ def _as_widget(control):
 
     if isinstance(control, widgets.ValueWidget):
         return control
-    if isinstance(control, (list, tuple)) and control and not isinstance(control[0], (int, float)):
+    _initial_value(control)   # validates
+    if _is_options(control):
         return widgets.Dropdown(options=list(control))
-    if isinstance(control, (list, tuple)) and len(control) in (2, 3):
-        low, high, *step = control
-        cls = widgets.IntSlider if all(isinstance(v, int) for v in control) else widgets.FloatSlider
-        return cls(min=low, max=high, step=step[0] if step else (1 if cls is widgets.IntSlider else (high - low) / 100))
-    raise TypeError(f"cannot build a widget from {control!r}; pass an ipywidgets widget, a list "
-                    "of options or a (min, max[, step]) tuple")
+    low, high, *step = control
+    if all(isinstance(v, int) for v in control):
+        return widgets.IntSlider(min=low, max=high, step=step[0] if step else 1)
+    return widgets.FloatSlider(min=low, max=high, step=step[0] if step else (high - low) / 100)
 
 
 def show_plotly(figure) -> None:

@@ -6,6 +6,7 @@ test reuses them, so ``make test`` pays for one execution per chapter and one bu
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from cellnb.pipeline import build_book, notebooks_in_toc, toc_pages
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks_in_toc(REPO / "_toc.yml")
 NOTEBOOK_TIMEOUT = 240  # seconds per chapter in the smoke profile on 2 CPU cores (hard stop)
+EXTERNAL_ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="((?:https?:)?//[^"]+\.(?:js|css)[^"]*)"')
 SMOKE_BUDGET = 120      # the target is ~90 s on 2 cores; the slack absorbs a noisy machine
 
 
@@ -52,3 +54,7 @@ def test_the_book_builds_from_the_smoke_runs(smoke_runs):
         link = colab_url(config["repository"]["url"], config["repository"]["branch"], relative)
         assert f'href="{link}"' in page, f"{relative}: no Open in Colab link"
         assert "injected-parameters" in page, f"{relative}: the smoke parameters are not shown"
+    # The book must work offline: no page may load a script or stylesheet from the internet.
+    for page in html.rglob("*.html"):
+        remote = EXTERNAL_ASSET.findall(page.read_text())
+        assert not remote, f"{page.relative_to(html)} loads {remote[:3]}"

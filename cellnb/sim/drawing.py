@@ -31,21 +31,21 @@ def splat(points: np.ndarray, shape, weights=None) -> np.ndarray:
     """Deposit point masses at sub-pixel ``points`` (n, 2: y, x) by bilinear weighting.
 
     Points outside the array are dropped. Blurring the result with a Gaussian gives spots of
-    that size, which is how puncta, dots and fibres are drawn.
+    that size, which is how puncta, dots and fibres are drawn. One ``bincount`` over the four
+    corner pixels of every point does the deposit (far faster than ``np.add.at``).
     """
-    image = np.zeros(shape, np.float32)
     if len(points) == 0:
-        return image
+        return np.zeros(shape, np.float32)
     weights = np.ones(len(points), np.float32) if weights is None else np.asarray(weights, np.float32)
-    y, x = points[:, 0], points[:, 1]
-    y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
-    fy, fx = (y - y0).astype(np.float32), (x - x0).astype(np.float32)
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < shape[0]) & (xx >= 0) & (xx < shape[1])
-            np.add.at(image, (yy[inside], xx[inside]), (weights * wy * wx)[inside])
-    return image
+    y0, x0 = np.floor(points[:, 0]).astype(np.intp), np.floor(points[:, 1]).astype(np.intp)
+    fy, fx = points[:, 0] - y0, points[:, 1] - x0
+    rows = np.concatenate([y0, y0, y0 + 1, y0 + 1])
+    cols = np.concatenate([x0, x0 + 1, x0, x0 + 1])
+    mass = np.concatenate([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx]) * np.tile(weights, 4)
+    inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    flat = rows[inside] * shape[1] + cols[inside]
+    image = np.bincount(flat, mass[inside], minlength=shape[0] * shape[1])
+    return image.reshape(shape).astype(np.float32)
 
 
 def sample_points_in(mask: np.ndarray, n: int, rng: np.random.Generator,
@@ -54,12 +54,16 @@ def sample_points_in(mask: np.ndarray, n: int, rng: np.random.Generator,
     candidates = np.flatnonzero(mask)
     if n <= 0 or candidates.size == 0:
         return np.zeros((0, 2), np.float32)
-    p = None
-    if weight is not None:
-        p = weight.ravel()[candidates].astype(np.float64)
-        p = p / p.sum() if p.sum() > 0 else None
-    chosen = rng.choice(candidates, size=n, p=p)
-    y, x = np.unravel_index(chosen, mask.shape)
+    if weight is None:
+        chosen = candidates[rng.integers(candidates.size, size=n)]
+    else:
+        cumulative = np.cumsum(weight.ravel()[candidates], dtype=np.float64)
+        if cumulative[-1] <= 0:
+            chosen = candidates[rng.integers(candidates.size, size=n)]
+        else:
+            picks = np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right")
+            chosen = candidates[np.minimum(picks, candidates.size - 1)]
+    y, x = np.divmod(chosen, mask.shape[1])
     return np.stack([y, x], 1).astype(np.float32) + rng.uniform(0, 1, (n, 2)).astype(np.float32)
 
 

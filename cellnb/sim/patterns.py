@@ -43,7 +43,8 @@ def _bright(density: np.ndarray) -> np.ndarray:
 
 
 def _spots(layers: CellLayers, points: np.ndarray, sigma: float, weights=None) -> np.ndarray:
-    return ndimage.gaussian_filter(splat(points, layers.shape, weights), sigma * layers.scale)
+    return ndimage.gaussian_filter(splat(points, layers.shape, weights), sigma * layers.scale,
+                                   truncate=3.0)
 
 
 def _texture(layers, scale, amplitude, rng):
