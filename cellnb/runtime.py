@@ -77,16 +77,25 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def default_thread_count(cpu_count: int | None = None) -> int:
-    """Threads for torch on this machine: one on machines with at most two cores.
+def default_thread_count(cpu_count: int | None = None, load: float | None = None) -> int:
+    """Threads for torch here: every core, unless a small machine is already busy.
 
-    Measured on a 2-core CI-class machine (``benchmarks/threads.py``): a small
-    conv-autoencoder training step runs faster with one intra-op thread than with two, because
-    the second thread competes with the Python interpreter, the data pipeline and the notebook
-    kernel. Larger machines keep torch's own default.
+    Measured on a 2-core CI-class machine (``benchmarks/threads.py``, a conv-autoencoder
+    training step, batch 64 of 3x64x64): quiet, 2 threads took 227 ms against 416 ms for one;
+    with the other core busy, 2 threads took 558 ms against 444 ms for one, because the second
+    thread then waits on a core it cannot have. So on machines of up to 4 cores the default
+    leaves out the cores that the 1-minute load average says are taken. ``$CELLNB_THREADS``
+    overrides it; the count in use is part of every chapter's environment report.
     """
     cpu_count = cpu_count or os.cpu_count() or 1
-    return 1 if cpu_count <= 2 else min(cpu_count, 16)
+    if cpu_count > 4:
+        return min(cpu_count, 16)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):   # not available on Windows
+            load = 0.0
+    return max(1, cpu_count - int(load + 0.5))
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -45,8 +45,10 @@ def test_seeding_makes_numpy_and_torch_repeatable():
 
 
 def test_thread_policy_uses_one_thread_on_small_machines_and_honours_the_environment(monkeypatch):
-    assert runtime.default_thread_count(2) == 1
-    assert runtime.default_thread_count(8) == 8
+    assert runtime.default_thread_count(2, load=0.1) == 2     # quiet: both cores
+    assert runtime.default_thread_count(2, load=1.2) == 1     # one core busy elsewhere
+    assert runtime.default_thread_count(2, load=5.0) == 1     # never fewer than one
+    assert runtime.default_thread_count(8, load=7.0) == 8     # large machines keep their cores
     before = torch.get_num_threads()
     try:
         monkeypatch.setenv("CELLNB_THREADS", "2")

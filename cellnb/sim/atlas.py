@@ -261,19 +261,11 @@ def _plan_crops(layout: FieldLayout, config: AtlasConfig, rng) -> list[tuple[int
     return plans
 
 
-def _overlaps(window, top, left, size) -> bool:
-    return (window[0].start < top + size and window[0].stop > top
-            and window[1].start < left + size and window[1].stop > left)
-
-
 def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     rng = _field_rng(config, spec.index)
     layout = layout_field(spec, config, rng)
     plans = _plan_crops(layout, config, rng)
     size = config.crop_size
-    # Only cells that show up in some crop are painted: the rest of the field is never seen.
-    needed = {i for i, window in enumerate(layout.tessellation.windows)
-              if any(_overlaps(window, top, left, size) for _, top, left in plans)}
     if not plans:
         return (np.zeros((0, 3, size, size), np.float32), np.zeros((0, 4, size, size), np.uint8), [])
     # Image only the bounding box of the crops, plus a margin for the PSF and distance map.
@@ -285,6 +277,8 @@ def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     observed = np.zeros(layout.shape, bool)
     for _, top, left in plans:
         observed[top:top + size, left:left + size] = True
+    # Only cells that show up in some crop are painted: the rest of the field is never seen.
+    needed = set((np.unique(layout.tessellation.cells[observed]) - 1).tolist()) - {-1}
     field = paint_field(layout, config, catalogue, rng, channels=("protein", "nucleus"),
                         only=needed, region=region, observed=observed[region])
     nuclear_distance = layout.maps.nuclear / size
