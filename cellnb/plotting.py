@@ -43,7 +43,7 @@ def image_grid(images, *, titles=None, ncols: int = 8, size: float = 1.4, cmap: 
             ax.set_title(titles[i], fontsize=7)
     if row_labels is not None:
         for r, label in enumerate(row_labels):
-            axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+            axes[r, 0].set_ylabel(label, fontsize=11, rotation=0, ha="right", va="center")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -75,6 +75,8 @@ def record(name: str, value, *, display: bool = False, path: str | os.PathLike |
         raise ValueError(f"metric names use letters, digits, '_', '-' and '.', got {name!r}")
     path = Path(path) if path is not None else metrics_path()
     metrics = json.loads(path.read_text()) if path.exists() else {}
+    if isinstance(value, np.generic):
+        value = value.item()   # the text shows 0.546, not np.float64(0.546)
     metrics[name] = _to_json(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -133,9 +133,12 @@ def signed_distance_map(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
                          "background")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}; use about the crop size")
-    inside = ndi.distance_transform_edt(mask)
-    outside = ndi.distance_transform_edt(~mask)
-    return ((inside - outside) / scale).astype(np.float32)
+    # One transform serves both sides: a pixel's distance to the nearest inner-boundary pixel
+    # of the mask is its outside distance and, plus one, its inside distance (within a pixel of
+    # two separate transforms, at half the cost).
+    boundary = mask & ~ndi.binary_erosion(mask, border_value=1)
+    distance = ndi.distance_transform_edt(~boundary).astype(np.float32)
+    return (np.where(mask, distance + 1, -distance) / np.float32(scale)).astype(np.float32)
 
 
 def extract_crops(image: np.ndarray, labels: np.ndarray, *, size: int = 64,

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
+from ..data.segmentation import signed_distance_map
 from .drawing import bandpass_noise, smooth_noise
 
 
@@ -88,7 +89,9 @@ def sample_cells(centres: np.ndarray, morphology: Morphology, scale: float,
     major = rng.uniform(*morphology.cell_major, n) * scale
     minor = major / rng.uniform(*morphology.cell_aspect, n)
     angle = rng.uniform(0, np.pi, n)
-    amplitudes = rng.normal(0, morphology.irregularity, (n, 3))
+    # Outline harmonics of orders 2, 3, 4 with amplitudes falling as 2/order: strong low orders
+    # bend the outline, weak high ones only roughen it (equal amplitudes give square cells).
+    amplitudes = rng.normal(0, morphology.irregularity, (n, 3)) * (2 / np.arange(2, 5))
     phases = rng.uniform(0, 2 * np.pi, (n, 3))
     n_minor = minor * rng.uniform(*morphology.nucleus_fraction, n)
     n_major = np.minimum(n_minor * rng.uniform(1.0, 1.3, n), 0.8 * major)
@@ -163,7 +166,10 @@ class FieldMaps:
     @cached_property
     def nuclear(self) -> np.ndarray:
         """Signed distance to the nearest nuclear boundary, positive inside nuclei (pixels)."""
-        return signed_distance(self._tessellation.nuclei > 0)
+        nuclei = self._tessellation.nuclei > 0
+        if not nuclei.any():   # every nucleus lies outside the field: all pixels are far away
+            return np.full(nuclei.shape, -float(max(nuclei.shape)), np.float32)
+        return signed_distance_map(nuclei)
 
     @cached_property
     def membrane(self) -> np.ndarray:
@@ -219,20 +225,6 @@ class CellLayers:
     def xx(self) -> np.ndarray:
         x = np.arange(self.shape[1], dtype=np.float32) + self._window[1].start - self.geometry.nucleus.center[1]
         return np.broadcast_to(x[None, :], self.shape)
-
-
-def signed_distance(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance to the mask's boundary, positive inside and negative outside.
-
-    One transform serves both sides: every pixel's distance to the nearest inner-boundary
-    pixel of the mask is its outside distance, and, plus one, its inside distance (within a
-    pixel of the two-transform answer, at half the cost).
-    """
-    if not mask.any():
-        return -np.full(mask.shape, np.hypot(*mask.shape), np.float32)
-    boundary = mask & ~ndimage.binary_erosion(mask, border_value=1)
-    distance = ndimage.distance_transform_edt(~boundary).astype(np.float32)
-    return np.where(mask, distance + 1, -distance)
 
 
 @dataclass
