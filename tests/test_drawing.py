@@ -36,11 +36,21 @@ def test_noise_fields_are_standardised_with_the_requested_feature_size():
     rng = np.random.default_rng(1)
     coarse, fine = smooth_noise((128, 128), 6.0, rng), smooth_noise((128, 128), 1.0, rng)
     for field in (coarse, fine, bandpass_noise((128, 128), 3.0, rng)):
+        assert field.shape == (128, 128)
         assert abs(field.mean()) < 1e-5 and abs(field.std() - 1) < 1e-3
+    for shape in ((97, 130), (64, 64)):
+        for scale in (0.8, 1.9, 2.0, 4.5, 7.0):
+            assert smooth_noise(shape, scale, rng).shape == shape, (shape, scale)
 
-    def neighbour_correlation(f):
-        return np.corrcoef(f[:, :-1].ravel(), f[:, 1:].ravel())[0, 1]
-    assert neighbour_correlation(coarse) > neighbour_correlation(fine) + 0.2
+
+def test_coarse_grid_noise_keeps_the_correlation_of_a_gaussian_filtered_field():
+    """Filtering white noise with std s gives neighbour correlation exp(-lag^2 / (4 s^2))."""
+    rng = np.random.default_rng(3)
+    for scale in (1.5, 3.0, 6.0):
+        field = smooth_noise((400, 400), scale, rng)
+        lag = int(round(scale))
+        measured = np.corrcoef(field[:, :-lag].ravel(), field[:, lag:].ravel())[0, 1]
+        assert abs(measured - np.exp(-lag**2 / (4 * scale**2))) < 0.04, scale
 
 
 def test_random_curves_have_the_requested_lengths():

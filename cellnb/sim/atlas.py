@@ -123,8 +123,12 @@ class RenderedField:
     cells: np.ndarray             # (H, W) int32 cell labels
     nuclei: np.ndarray            # (H, W) int32 nucleus labels
     pattern: np.ndarray           # (H, W) int32: label of the cell whose pattern covers the pixel
-    cell_table: pd.DataFrame      # one row per painted cell
+    cell_rows: list[dict]         # one row per painted cell (see CELL_COLUMNS)
     acquisition: Acquisition
+
+    @property
+    def cell_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.cell_rows, columns=CELL_COLUMNS)
 
 
 CELL_COLUMNS = ["cell", "centroid_y", "centroid_x", "area", "nucleus_area", "cell_localization",
@@ -198,11 +202,11 @@ def paint_field(layout: FieldLayout, config: AtlasConfig, catalogue: Catalogue,
     region = region or (slice(0, shape[0]), slice(0, shape[1]))
     origin = (region[0].start, region[1].start)
     images = np.zeros((len(channels),) + shape, np.float32)
-    for c, name in enumerate(channels):
-        images[c][region] = acquire(painters[name]()[region], layout.acquisition, rng,
-                                    origin=origin, field_shape=shape, observed=observed)
+    densities = np.stack([painters[name]()[region] for name in channels])
+    images[(slice(None),) + region] = acquire(densities, layout.acquisition, rng, origin=origin,
+                                              field_shape=shape, observed=observed)
     return RenderedField(images, tuple(channels), tessellation.cells, tessellation.nuclei, pattern,
-                         pd.DataFrame(rows, columns=CELL_COLUMNS), layout.acquisition)
+                         rows, layout.acquisition)
 
 
 def _per_label(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -282,7 +286,7 @@ def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     field = paint_field(layout, config, catalogue, rng, channels=("protein", "nucleus"),
                         only=needed, region=region, observed=observed[region])
     nuclear_distance = layout.maps.nuclear / size
-    cells_by_label = {row["cell"]: row for row in field.cell_table.to_dict("records")}
+    cells_by_label = {row["cell"]: row for row in field.cell_rows}
     field_columns = _protein_columns(catalogue, spec) | dict(
         psf_sigma=field.acquisition.psf_sigma, photons=field.acquisition.photons)
     images, masks, rows = [], [], []
@@ -312,7 +316,7 @@ def _field_record(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     rng = _field_rng(config, spec.index)
     field = render_field(spec, config, catalogue, rng)
     masks = np.stack([field.cells, field.nuclei, field.pattern]).astype(np.int32)
-    row = _protein_columns(catalogue, spec) | dict(n_cells=len(field.cell_table)) | {
+    row = _protein_columns(catalogue, spec) | dict(n_cells=len(field.cell_rows)) | {
         f"acquisition_{k}": v for k, v in field.acquisition.as_dict().items()}
     cells = field.cell_table.assign(field=spec.index)
     return field.images.astype(np.float32), masks, row, cells

@@ -10,9 +10,17 @@ from scipy import ndimage
 
 
 def smooth_noise(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian random field with correlation length ``scale`` pixels, zero mean, unit std."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), scale,
-                                    mode="wrap")
+    """Gaussian random field with correlation length ``scale`` pixels, zero mean, unit std.
+
+    Fields with features of 2 pixels or more are drawn on a coarser grid and interpolated up:
+    the same statistics at a fraction of the cost of filtering every pixel.
+    """
+    step = max(1, int(scale // 2))
+    coarse_shape = tuple(shape) if step == 1 else tuple(-(-n // step) + 1 for n in shape)
+    white = rng.standard_normal(coarse_shape, dtype=np.float32)
+    field = ndimage.gaussian_filter(white, scale / step, mode="wrap")
+    if step > 1:
+        field = ndimage.zoom(field, step, order=1, grid_mode=False)[: shape[0], : shape[1]]
     return (field - field.mean()) / (field.std() + 1e-8)
 
 
@@ -21,7 +29,7 @@ def bandpass_noise(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
 
     Its zero crossings form a connected, reticular network, which is what the ER pattern uses.
     """
-    white = rng.standard_normal(shape).astype(np.float32)
+    white = rng.standard_normal(shape, dtype=np.float32)
     field = (ndimage.gaussian_filter(white, scale * 0.5, mode="wrap")
              - ndimage.gaussian_filter(white, scale, mode="wrap"))
     return (field - field.mean()) / (field.std() + 1e-8)

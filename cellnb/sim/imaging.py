@@ -81,13 +81,17 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
             observed: np.ndarray | None = None) -> np.ndarray:
     """Image ``density`` (already scaled by per-cell expression) through the microscope.
 
-    ``observed`` (a boolean mask) limits the noise to the pixels someone will look at; the
-    others are left noise-free. Crop generation uses it to skip pixels no crop contains.
+    ``density`` is (H, W) or a stack of channels (C, H, W) imaged together. ``observed`` (an
+    (H, W) boolean mask) limits the noise to the pixels someone will look at; the others are
+    left noise-free. Crop generation uses it to skip pixels no crop contains.
     """
-    # Truncating the PSF at 3 sigma drops 0.3 % of its mass, invisible under the noise.
-    blurred = ndimage.gaussian_filter(density.astype(np.float32), acquisition.psf_sigma, truncate=3.0)
+    density = np.asarray(density, np.float32)
+    # Blur within each image only; truncating the PSF at 3 sigma drops 0.3 % of its mass,
+    # invisible under the noise.
+    sigma = (0.0,) * (density.ndim - 2) + (acquisition.psf_sigma,) * 2
+    blurred = ndimage.gaussian_filter(density, sigma, truncate=3.0)
     signal = (brightness * acquisition.gain) * blurred * illumination(
-        density.shape, acquisition, origin, field_shape)
+        density.shape[-2:], acquisition, origin, field_shape)
     signal += acquisition.background
     expected = np.clip(signal, 0, None) * acquisition.photons
     if observed is None:
@@ -96,6 +100,7 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
             image.shape, dtype=np.float32)
     else:
         image = expected
+        observed = np.broadcast_to(observed, expected.shape)
         noisy = shot_noise(expected[observed], rng)
         image[observed] = noisy + (acquisition.read_noise * acquisition.photons) * rng.standard_normal(
             noisy.shape, dtype=np.float32)
