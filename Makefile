@@ -26,7 +26,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.cellnb-install-stamp
 
-.PHONY: book test setup clean
+.PHONY: book test lint setup clean
 
 book: $(STAMP)
 	$(BIN)/cellnb book --profile $(PROFILE)
@@ -38,6 +38,11 @@ test: $(STAMP)
 		echo "make test: pytest collected no tests (PYTEST_ARGS='$(PYTEST_ARGS)'); failing" >&2; \
 	fi; \
 	exit $$status
+
+# Style and error checks (ruff, configured in pyproject.toml); not part of make test.
+lint: $(STAMP)
+	$(PIP) install --quiet "ruff>=0.4"
+	$(BIN)/ruff check cellnb tests benchmarks scripts
 
 setup: $(STAMP)
 

@@ -11,8 +11,13 @@ import numpy as np
 
 from .profiles import resolve_profile
 from .record import record
-from .runtime import (EnvironmentReport, configure_threads, environment_report, resolve_device,
-                      seed_everything)
+from .runtime import (
+    EnvironmentReport,
+    configure_threads,
+    environment_report,
+    resolve_device,
+    seed_everything,
+)
 
 
 @dataclass

@@ -2,7 +2,11 @@
 import numpy as np
 import pytest
 
-from cellnb.evaluation.baselines import handcrafted_features, random_cnn_features, raw_pixel_features
+from cellnb.evaluation.baselines import (
+    handcrafted_features,
+    random_cnn_features,
+    raw_pixel_features,
+)
 from cellnb.evaluation.knn import knn_accuracy
 
 

@@ -15,7 +15,6 @@ import yaml
 from cellnb.book_extension import colab_url
 from cellnb.pipeline import build_book, notebooks_in_toc, toc_pages
 
-
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks_in_toc(REPO / "_toc.yml")
 NOTEBOOK_TIMEOUT = 240  # seconds per chapter in the smoke profile on 2 CPU cores (hard stop)

@@ -16,9 +16,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cellnb import cli
 from cellnb.book_extension import colab_url, github_repository
-from cellnb.pipeline import (REQUIRED_PARAMETERS, BookBuildError, NotebookExecutionError,
-                             build_book, notebooks_in_toc, run_notebook, select_notebooks,
-                             stage_book, toc_pages)
+from cellnb.pipeline import (
+    REQUIRED_PARAMETERS,
+    BookBuildError,
+    NotebookExecutionError,
+    build_book,
+    notebooks_in_toc,
+    run_notebook,
+    select_notebooks,
+    stage_book,
+    toc_pages,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TOC = REPO / "_toc.yml"

@@ -5,8 +5,15 @@ import re
 import pytest
 
 from cellnb.data import registry
-from cellnb.data.registry import (DataFile, Dataset, ManualDownloadRequired, describe, fetch,
-                                  list_datasets, list_files)
+from cellnb.data.registry import (
+    DataFile,
+    Dataset,
+    ManualDownloadRequired,
+    describe,
+    fetch,
+    list_datasets,
+    list_files,
+)
 
 PAPER_DATASETS = {"opencell_cytoself", "hpa_v18", "yeast_deeploc_chong", "yeast_cyclops_wt2",
                   "allen_integrated_cell_2d", "allen_integrated_cell_3d", "lin_fission_yeast"}

@@ -86,7 +86,7 @@ def test_select_returns_the_profiles_values_with_overrides():
     assert dict(settings) == {"epochs": 5, "width": 32}
     assert "epochs = 5" in repr(settings)
     with pytest.raises(AttributeError, match="no setting 'depth'"):
-        settings.depth
+        _ = settings.depth
 
 
 def test_select_refuses_inconsistent_presets_and_unknown_overrides():

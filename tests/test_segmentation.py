@@ -5,10 +5,13 @@ from scipy import ndimage as ndi
 from skimage import draw, measure
 
 from cellnb.data.samples import MissingSampleError, dsb2018_nuclei
-from cellnb.data.segmentation import (crop_windows, extract_crops, segment_nuclei,
-                                      signed_distance_map)
+from cellnb.data.segmentation import (
+    crop_windows,
+    extract_crops,
+    segment_nuclei,
+    signed_distance_map,
+)
 from cellnb.evaluation.detection import match_instances
-
 
 # --- a synthetic field with known nuclei -------------------------------------------------------
 

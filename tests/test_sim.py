@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cellnb.sim import AtlasConfig, BASE_CLASSES, build_catalogue, generate_crops, generate_fields
+from cellnb.sim import BASE_CLASSES, AtlasConfig, build_catalogue, generate_crops, generate_fields
 from cellnb.sim.patterns import PATTERNS, render_pattern
 
 SMALL = AtlasConfig(n_proteins=32, fields_per_protein=1, rare_fields=1, crops_per_field=4,

@@ -15,9 +15,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from cellnb.data.imageset import ImageSet
+from cellnb.data.jsonable import json_default
 from cellnb.data.store import CorruptImageSetError, check_imageset, write_imageset
 
 DATA_ENV = "CELLNB_DATA"
@@ -44,18 +43,11 @@ def canonical_json(config: dict) -> str:
     NumPy scalars and arrays are converted to the Python numbers and lists they hold, so a config
     built with numpy values hashes like the same config written by hand. Tuples become lists.
     """
-    def convert(value):
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, Path):
-            return str(value)
-        raise TypeError(f"config value {value!r} ({type(value).__name__}) has no canonical JSON "
-                        "form; use numbers, strings, bools, None, lists or dicts with str keys")
-
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=convert,
-                      ensure_ascii=True, allow_nan=True)
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), default=json_default,
+                          ensure_ascii=True, allow_nan=True)
+    except TypeError as error:
+        raise TypeError(f"config value has no canonical JSON form: {error}") from None
 
 
 def config_key(config: dict) -> str:

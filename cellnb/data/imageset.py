@@ -62,7 +62,7 @@ class ImageSet:
             raise KeyError("this ImageSet carries no masks")
         return self.masks[:, self._index(self.mask_names, name, "mask")]
 
-    def subset(self, index) -> "ImageSet":
+    def subset(self, index) -> ImageSet:
         """The images at ``index`` (a boolean mask or integer positions), metadata re-indexed."""
         index = np.asarray(index)
         if index.dtype == bool:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
+from cellnb.data.jsonable import json_default
 
 FORMAT_NAME = "cellnb.imageset"
 FORMAT_VERSION = 1
@@ -124,17 +125,10 @@ def _write_array(f: h5py.File, name: str, array: np.ndarray, compression, compre
 
 
 def _attrs_to_json(attrs: dict) -> str:
-    def convert(value):
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, Path):
-            return str(value)
-        raise TypeError(f"ImageSet.attrs holds a {type(value).__name__} ({value!r}) that cannot "
-                        "be stored as JSON; store numbers, strings, lists or dicts instead")
-
-    return json.dumps(attrs, default=convert)
+    try:
+        return json.dumps(attrs, default=json_default)
+    except TypeError as error:
+        raise TypeError(f"ImageSet.attrs cannot be stored as JSON: {error}") from None
 
 
 def _write_table(parent: h5py.Group, name: str, table: pd.DataFrame) -> None:

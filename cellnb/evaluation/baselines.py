@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 from sklearn.decomposition import PCA
 
@@ -96,14 +97,12 @@ def random_cnn_features(images: np.ndarray, *, seed: int = 0, width: int = 32, d
 
 
 def baseline_accuracies(images: np.ndarray, labels, train, test, *, k: int = 10,
-                        seed: int = 0) -> "pd.DataFrame":
+                        seed: int = 0) -> pd.DataFrame:
     """Balanced k-NN accuracy of the three training-free representations on held-out crops.
 
     ``images`` are (N, 3, H, W) crops with channels protein, nucleus, nuclear distance; ``train``
     and ``test`` index disjoint sets (split by field of view, so no field is seen twice).
     """
-    import pandas as pd
-
     from .knn import knn_accuracy
 
     labels = np.asarray(labels)

@@ -1,9 +1,16 @@
 """The synthetic cell atlas: the book's default data, with ground truth for every pixel."""
-from .atlas import (CROP_CHANNELS, FIELD_CHANNELS, AtlasConfig, generate_crops, generate_fields,
-                    measure_throughput, render_field)
+from .atlas import (
+    CROP_CHANNELS,
+    FIELD_CHANNELS,
+    AtlasConfig,
+    generate_crops,
+    generate_fields,
+    measure_throughput,
+    render_field,
+)
 from .catalogue import Catalogue, Protein, build_catalogue
 from .patterns import BASE_CLASSES, PATTERNS, RARE_CLASS
 
-__all__ = ["AtlasConfig", "generate_crops", "generate_fields", "render_field", "measure_throughput", "Catalogue",
-           "Protein", "build_catalogue", "PATTERNS", "BASE_CLASSES", "RARE_CLASS",
+__all__ = ["AtlasConfig", "generate_crops", "generate_fields", "render_field", "measure_throughput",
+           "Catalogue", "Protein", "build_catalogue", "PATTERNS", "BASE_CLASSES", "RARE_CLASS",
            "CROP_CHANNELS", "FIELD_CHANNELS"]

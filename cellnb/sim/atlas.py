@@ -23,8 +23,15 @@ from scipy import ndimage
 from ..data.imageset import ImageSet
 from ..display import progress
 from .catalogue import MIXED, VARIABLE, Catalogue, Protein, build_catalogue
-from .geometry import (MORPHOLOGIES, CellLayers, FieldMaps, Tessellation, cell_layers,
-                       place_cells, tessellate)
+from .geometry import (
+    MORPHOLOGIES,
+    CellLayers,
+    FieldMaps,
+    Tessellation,
+    cell_layers,
+    place_cells,
+    tessellate,
+)
 from .imaging import Acquisition, acquire, sample_acquisition
 from .patterns import render_pattern
 
@@ -274,10 +281,10 @@ def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
         return (np.zeros((0, 3, size, size), np.float32), np.zeros((0, 4, size, size), np.uint8), [])
     # Image only the bounding box of the crops, plus a margin for the PSF and distance map.
     margin = int(4 * layout.acquisition.psf_sigma) + 2
-    region = (slice(max(min(t for _, t, _ in plans) - margin, 0),
-                    min(max(t for _, t, _ in plans) + size + margin, layout.shape[0])),
-              slice(max(min(l for _, _, l in plans) - margin, 0),
-                    min(max(l for _, _, l in plans) + size + margin, layout.shape[1])))
+    tops = [top for _, top, _ in plans]
+    lefts = [left for _, _, left in plans]
+    region = (slice(max(min(tops) - margin, 0), min(max(tops) + size + margin, layout.shape[0])),
+              slice(max(min(lefts) - margin, 0), min(max(lefts) + size + margin, layout.shape[1])))
     observed = np.zeros(layout.shape, bool)
     for _, top, left in plans:
         observed[top:top + size, left:left + size] = True
@@ -344,10 +351,20 @@ def _attrs(config: AtlasConfig, kind: str) -> dict:
                 config=config.as_dict())
 
 
-def _selected_specs(config: AtlasConfig, catalogue: Catalogue, proteins) -> list[FieldSpec]:
+def _prepare(config: AtlasConfig | None, proteins) -> tuple[AtlasConfig, Catalogue, list[FieldSpec]]:
+    """The validated config, its catalogue and the fields to generate (all, or some proteins')."""
+    config = config or AtlasConfig()
+    config.validate()
+    catalogue = config.catalogue()
     specs = field_specs(config, catalogue)
-    if proteins is None:
-        return specs
+    if proteins is not None:
+        specs = _only_proteins(specs, catalogue, proteins)
+    if not specs:
+        raise ValueError("no fields to generate")
+    return config, catalogue, specs
+
+
+def _only_proteins(specs: list[FieldSpec], catalogue: Catalogue, proteins) -> list[FieldSpec]:
     names = [p.name for p in catalogue.proteins]
     unknown = sorted(set(proteins) - set(names))
     if unknown:
@@ -365,14 +382,9 @@ def generate_crops(config: AtlasConfig | None = None, *, workers: int = 1, progr
     pattern lies) and ``cells`` (all cells in the crop, relabelled 1..k). ``proteins`` (names)
     restricts generation to those proteins' fields, which are the same as in the full atlas.
     """
-    config = config or AtlasConfig()
-    config.validate()
-    catalogue = config.catalogue()
-    specs = _selected_specs(config, catalogue, proteins)
+    config, catalogue, specs = _prepare(config, proteins)
     parts = _map_fields(partial(_crops_of_field, config=config, catalogue=catalogue), specs,
                         workers, "simulating crops", progress)
-    if not specs:
-        raise ValueError("no fields to generate")
     images = np.concatenate([p[0] for p in parts])
     masks = np.concatenate([p[1] for p in parts])
     metadata = pd.DataFrame([row for p in parts for row in p[2]])
@@ -387,10 +399,7 @@ def generate_fields(config: AtlasConfig | None = None, *, workers: int = 1,
     Masks: instance labels of ``cells`` and ``nuclei`` and the ``pattern`` support; the table
     ``cells`` has one row per cell with its ground truth (class shown, alpha, sub-population).
     """
-    config = config or AtlasConfig()
-    config.validate()
-    catalogue = config.catalogue()
-    specs = _selected_specs(config, catalogue, proteins)
+    config, catalogue, specs = _prepare(config, proteins)
     parts = _map_fields(partial(_field_record, config=config, catalogue=catalogue), specs,
                         workers, "simulating fields", progress)
     return ImageSet(np.stack([p[0] for p in parts]), FIELD_CHANNELS,

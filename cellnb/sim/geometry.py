@@ -150,7 +150,7 @@ class FieldMaps:
     Making these per field rather than per cell is most of the simulator's speed.
     """
 
-    def __init__(self, tessellation: "Tessellation", texture_seed: int = 0):
+    def __init__(self, tessellation: Tessellation, texture_seed: int = 0):
         self._tessellation = tessellation
         self._texture_rng = np.random.default_rng(texture_seed)
         self._textures: dict = {}
@@ -218,12 +218,14 @@ class CellLayers:
 
     @cached_property
     def yy(self) -> np.ndarray:
-        y = np.arange(self.shape[0], dtype=np.float32) + self._window[0].start - self.geometry.nucleus.center[0]
+        y = np.arange(self.shape[0], dtype=np.float32) + (self._window[0].start
+                                                          - self.geometry.nucleus.center[0])
         return np.broadcast_to(y[:, None], self.shape)
 
     @cached_property
     def xx(self) -> np.ndarray:
-        x = np.arange(self.shape[1], dtype=np.float32) + self._window[1].start - self.geometry.nucleus.center[1]
+        x = np.arange(self.shape[1], dtype=np.float32) + (self._window[1].start
+                                                          - self.geometry.nucleus.center[1])
         return np.broadcast_to(x[None, :], self.shape)
 
 

@@ -41,7 +41,9 @@ def sample_acquisition(rng: np.random.Generator, *, scale: float = 1.0,
         background=strength * rng.uniform(0.0, 0.1),
         gradient_y=gradient * np.sin(direction),
         gradient_x=gradient * np.cos(direction),
-        photons=float(np.exp(np.log(20_000) * (1 - strength) + strength * rng.uniform(np.log(25), np.log(300)))),
+        # 25-300 photons per unit at full strength (noisy to fair), 20,000 (clean) at none.
+        photons=float(np.exp(np.log(20_000) * (1 - strength)
+                             + strength * rng.uniform(np.log(25), np.log(300)))),
         read_noise=strength * rng.uniform(0.002, 0.012),
     )
 

@@ -12,8 +12,8 @@ centrosome, cytoskeleton and a rare nucleolar-rim class (the PCI notes' MKI67 an
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -241,7 +241,8 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in [
             _envelope_params, _envelope),
     Pattern("nuclear_speckles", "nucleus", "high-frequency speckles / chromatin texture in the nucleus",
             _speckles_params, _speckles),
-    Pattern("cytoplasm", "cytoplasm", "diffuse in the cell outside the nucleus", _cytoplasm_params, _cytoplasm),
+    Pattern("cytoplasm", "cytoplasm", "diffuse in the cell outside the nucleus",
+            _cytoplasm_params, _cytoplasm),
     Pattern("er", "cytoplasm", "a reticular network, densest around the nucleus", _er_params, _er),
     Pattern("mitochondria", "cytoplasm", "short tubules, crowded near the nucleus",
             _mitochondria_params, _mitochondria),
