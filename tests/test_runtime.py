@@ -150,3 +150,16 @@ def test_setup_records_the_environment(monkeypatch, tmp_path):
     assert session.profile == "smoke" and session.device == "cpu" and session.seed == 3
     environment = cellnb.read_metrics(path)["environment"]
     assert environment["profile"] == "smoke" and environment["seed"] == 3
+
+
+def test_live_controls_become_the_matching_widgets():
+    import ipywidgets as widgets
+
+    assert isinstance(display._as_widget(["class: golgi", "protein: GLG1"]), widgets.Dropdown)
+    slider = display._as_widget((0, 20, 2))
+    assert isinstance(slider, widgets.IntSlider) and (slider.min, slider.max, slider.step) == (0, 20, 2)
+    assert isinstance(display._as_widget((0.0, 1.0)), widgets.FloatSlider)
+    given = widgets.Checkbox(value=True)
+    assert display._as_widget(given) is given
+    with pytest.raises(TypeError, match="cannot build a widget"):
+        display._as_widget({"a": 1})
