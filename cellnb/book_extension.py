@@ -19,10 +19,12 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .pipeline import NOTEBOOK_FOLDER
+
 COLAB = "https://colab.research.google.com"
 PLOTLY_JS = "plotly.min.js"
 PLOTLY_MARKER = "plotly-graph-div"  # class of the div that plotly's to_html() writes
-NOTEBOOK_FOLDER = "notebooks"
+
 LINK_CLASS = "cellnb-colab-link"
 
 

@@ -110,10 +110,7 @@ def _add_sim(subparsers, config_class=None) -> None:
     sim.add_argument("--out", required=True, help="output file (HDF5)")
     sim.add_argument("--workers", type=int, default=1)
     sim.add_argument("--no-progress", action="store_true")
-    fields = dataclasses.fields(config_class) if config_class is not None else ()
-    if "seed" not in {field.name for field in fields}:
-        sim.add_argument("--seed", dest="config_seed", type=int, default=None)
-    for field in fields:
+    for field in dataclasses.fields(config_class) if config_class is not None else ():
         _config_option(sim, field)
 
 
@@ -158,9 +155,6 @@ def _sim(args, config_class) -> int:
 
     values = {name.removeprefix("config_"): value for name, value in vars(args).items()
               if name.startswith("config_") and value is not None}
-    known = {field.name for field in dataclasses.fields(config_class)}
-    if "seed" in values and "seed" not in known:
-        raise SystemExit("cellnb sim: AtlasConfig has no seed field, so --seed has no effect")
     config = config_class(**values)
     generate = sim.generate_crops if args.kind == "crops" else sim.generate_fields
     imageset = generate(config, workers=args.workers, progress=not args.no_progress)

@@ -68,3 +68,16 @@ def test_raw_pixel_pca_is_fitted_on_training_images_only():
     images[~train] = rng.random((10, 1, 8, 8))   # changing test images must not move train features
     b = raw_pixel_features(images, n_components=5, fit_on=train)
     np.testing.assert_allclose(a[train], b[train], rtol=1e-4, atol=1e-5)
+
+
+def test_atlas_hardness_scores_single_class_crops_on_held_out_fields():
+    from cellnb.evaluation.baselines import atlas_hardness
+    from cellnb.sim import AtlasConfig, generate_crops
+
+    crops = generate_crops(AtlasConfig(n_proteins=32, fields_per_protein=2, crops_per_field=3,
+                                       cells_per_field=12, field_size=160), progress=False)
+    table = atlas_hardness(crops, seed=0)
+    single = ~crops.metadata.localization.isin(["mixed", "variable"])
+    assert list(table.n_train + table.n_test) == [int(single.sum())] * 3
+    assert ((table.balanced_knn_accuracy >= 0) & (table.balanced_knn_accuracy <= 1)).all()
+    assert table.attrs["chance"] == 1 / crops.metadata.localization[single].nunique()

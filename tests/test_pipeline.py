@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import sys
-import types
 from pathlib import Path
 
 import nbformat
@@ -254,35 +252,6 @@ def test_sim_options_come_from_the_config_fields():
     with pytest.raises(SystemExit):
         cli.build_parser(FakeAtlasConfig).parse_args(
             ["sim", "--kind", "crops", "--out", "a.h5", "--n-proteins", "many"])
-
-
-def test_cellnb_sim_builds_the_config_generates_and_writes(monkeypatch, tmp_path, capsys):
-    calls = {}
-
-    class ImageSetLike(list):
-        images = types.SimpleNamespace(shape=(3, 2, 8, 8))
-        channels = ("protein", "nucleus")
-
-    fake_sim = types.ModuleType("cellnb.sim")
-    fake_sim.AtlasConfig = FakeAtlasConfig
-    fake_sim.generate_crops = lambda *a, **k: pytest.fail("asked for fields, got crops")
-    fake_sim.generate_fields = lambda config, **kw: (calls.setdefault("generate", (config, kw)),
-                                                     ImageSetLike([1, 2, 3]))[1]
-    fake_store = types.ModuleType("cellnb.data.store")
-    fake_store.write_imageset = lambda imageset, path: calls.setdefault("write", (imageset, path))
-    monkeypatch.setitem(sys.modules, "cellnb.sim", fake_sim)
-    monkeypatch.setitem(sys.modules, "cellnb.data.store", fake_store)
-
-    out = str(tmp_path / "fields.h5")
-    status = cli.main(["sim", "--kind", "fields", "--out", out, "--seed", "11",
-                       "--n_proteins", "6", "--workers", "2", "--no-progress"])
-
-    assert status == 0
-    config, options = calls["generate"]
-    assert config == FakeAtlasConfig(n_proteins=6, seed=11)
-    assert options == {"workers": 2, "progress": False}
-    assert calls["write"][1] == out
-    assert "wrote 3 fields" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- the book

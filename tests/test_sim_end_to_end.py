@@ -16,6 +16,7 @@ TINY = dict(n_proteins=32, fields_per_protein=1, rare_fields=1, crops_per_field=
 def test_cellnb_sim_writes_the_crops_the_api_generates(tmp_path, capsys):
     out = tmp_path / "atlas.h5"
     status = cli.main(["sim", "--kind", "crops", "--out", str(out), "--seed", "3", "--no-progress",
+                       "--workers", "2",
                        *[arg for key, value in TINY.items()
                          for arg in (f"--{key.replace('_', '-')}", str(value))]])
     assert status == 0 and "wrote" in capsys.readouterr().out

@@ -224,11 +224,20 @@ def crop_windows(array: np.ndarray, table: pd.DataFrame, size: int) -> np.ndarra
     array = np.asarray(array)
     planar = array.ndim == 2
     field = array[None] if planar else array
-    # Padding by one crop size on each side makes every window valid, wherever it starts.
-    padded = np.pad(field, ((0, 0), (size, size), (size, size)))
-    crops = np.empty((len(table), field.shape[0], size, size), dtype=field.dtype)
-    for i, (top, left) in enumerate(zip(table["crop_top"], table["crop_left"])):
-        crops[i] = padded[:, top + size: top + 2 * size, left + size: left + 2 * size]
+    tops = np.asarray(table["crop_top"], dtype=int)
+    lefts = np.asarray(table["crop_left"], dtype=int)
+    inside = (len(tops) == 0 or (tops.min() >= 0 and lefts.min() >= 0
+                                 and tops.max() + size <= field.shape[1]
+                                 and lefts.max() + size <= field.shape[2]))
+    offset = 0
+    if not inside:
+        # Padding by one crop size on each side makes every window valid, wherever it starts;
+        # only needed (and only paid for) when some window leaves the array.
+        field = np.pad(field, ((0, 0), (size, size), (size, size)))
+        offset = size
+    crops = np.empty((len(tops), field.shape[0], size, size), dtype=field.dtype)
+    for i, (top, left) in enumerate(zip(tops + offset, lefts + offset)):
+        crops[i] = field[:, top: top + size, left: left + size]
     return crops[:, 0] if planar else crops
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from cellnb.data.imageset import ImageSet
 from cellnb.data.jsonable import json_default
+from cellnb.data.validation import DataFormatError, open_hdf5
 
 FORMAT_NAME = "cellnb.imageset"
 FORMAT_VERSION = 1
@@ -53,7 +54,7 @@ _STRING_DTYPE = h5py.string_dtype(encoding="utf-8")
 _REGENERATE_HINT = "delete it and regenerate it (e.g. with `cellnb sim ...`)"
 
 
-class CorruptImageSetError(ValueError):
+class CorruptImageSetError(DataFormatError):
     """The file at a path exists but is not a complete, readable cellnb ImageSet."""
 
 
@@ -264,13 +265,11 @@ def _open_checked(path: Path) -> h5py.File:
         raise FileNotFoundError(
             f"no dataset at {path}; generate it with `cellnb sim ...` or check data_dir "
             f"(CELLNB_DATA={os.environ.get('CELLNB_DATA', '<unset>')})")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; pass the path of an .h5 file inside it")
     try:
-        f = h5py.File(path, "r")
-    except OSError as error:
-        raise CorruptImageSetError(f"{path} is not a readable HDF5 file (corrupt or truncated: "
-                                   f"{error}); {_REGENERATE_HINT}") from error
+        f = open_hdf5(path)   # the shared checks: a directory, not HDF5, truncated
+    except DataFormatError as error:
+        raise CorruptImageSetError(f"{path} is not a readable HDF5 file ({error}); "
+                                   f"{_REGENERATE_HINT}") from error
     try:
         _check_structure(f, path)
     except BaseException:

@@ -116,3 +116,25 @@ def baseline_accuracies(images: np.ndarray, labels, train, test, *, k: int = 10,
                                                     features[test], labels[test], k=k))
             for name, features in representations.items()]
     return pd.DataFrame(rows)
+
+
+MULTI_CLASS_KINDS = ("mixed", "variable")
+
+
+def atlas_hardness(crops, *, test_fraction: float = 0.25, k: int = 10, seed: int = 0) -> pd.DataFrame:
+    """The training-free baselines on an atlas of crops, scored on held-out fields.
+
+    Mixed and variable proteins have no single class and are left out; the rest is split by
+    field of view (stratified by protein), so no field is seen in both training and test. The
+    table's ``attrs["chance"]`` is the balanced accuracy of guessing.
+    """
+    from ..data.splits import grouped_split
+
+    single = crops.subset(~crops.metadata.localization.isin(MULTI_CLASS_KINDS).to_numpy())
+    split = grouped_split(single.metadata.field, strata=single.metadata.protein, seed=seed,
+                          fractions={"train": 1 - test_fraction, "test": test_fraction})
+    table = baseline_accuracies(single.images, single.metadata.localization, split["train"],
+                                split["test"], k=k, seed=seed)
+    table["n_train"], table["n_test"] = len(split["train"]), len(split["test"])
+    table.attrs["chance"] = 1 / single.metadata.localization.nunique()
+    return table

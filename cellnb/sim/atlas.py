@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..data.imageset import ImageSet
+from ..data.segmentation import crop_windows
 from ..display import progress
 from .catalogue import MIXED, VARIABLE, Catalogue, Protein, build_catalogue
 from .geometry import (
@@ -265,8 +266,9 @@ def _plan_crops(layout: FieldLayout, config: AtlasConfig, rng) -> list[tuple[int
         left = int(round(cx + rng.uniform(-jitter, jitter))) - half
         if top < 0 or left < 0 or top + size > layout.shape[0] or left + size > layout.shape[1]:
             continue   # as in the papers' pipelines, cells too close to the field edge are skipped
-        if not (layout.tessellation.nuclei == index + 1)[top + half - 2: top + half + 3,
-                                                          left + half - 2: left + half + 3].any():
+        centre = layout.tessellation.nuclei[top + half - 2: top + half + 3,
+                                            left + half - 2: left + half + 3]
+        if not (centre == index + 1).any():
             continue   # the nucleus was taken over by a neighbour's: no centred nucleus to crop
         plans.append((int(index), top, left))
     return plans
@@ -292,31 +294,35 @@ def _crops_of_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     needed = set((np.unique(layout.tessellation.cells[observed]) - 1).tolist()) - {-1}
     field = paint_field(layout, config, catalogue, rng, channels=("protein", "nucleus"),
                         only=needed, region=region, observed=observed[region])
-    nuclear_distance = layout.maps.nuclear / size
+    windows = pd.DataFrame({"crop_top": [top for _, top, _ in plans],
+                            "crop_left": [left for _, _, left in plans]})
+    own = np.array([index + 1 for index, _, _ in plans])[:, None, None]
+    light = crop_windows(field.images, windows, size)
+    distance = crop_windows(layout.maps.nuclear, windows, size) / np.float32(size)
+    cells = crop_windows(field.cells, windows, size)
+    masks = np.stack([cells == own, crop_windows(field.nuclei, windows, size) == own,
+                      crop_windows(field.pattern, windows, size) == own,
+                      np.stack([_relabel(c) for c in cells])], axis=1).astype(np.uint8)
     cells_by_label = {row["cell"]: row for row in field.cell_rows}
     field_columns = _protein_columns(catalogue, spec) | dict(
         psf_sigma=field.acquisition.psf_sigma, photons=field.acquisition.photons)
-    images, masks, rows = [], [], []
-    for index, top, left in plans:
-        window = (slice(top, top + size), slice(left, left + size))
-        label = index + 1
-        row = cells_by_label[label]
-        cells_in_crop = field.cells[window]
-        # Relabel the crop's cells 1..k (background stays 0) through a lookup table.
-        present = np.flatnonzero(np.bincount(cells_in_crop.ravel()))
-        lookup = np.zeros(present[-1] + 1, np.uint8)
-        lookup[present[present > 0]] = np.arange(1, (present > 0).sum() + 1)
-        relabelled = lookup[cells_in_crop]
-        images.append(np.concatenate([field.images[:, window[0], window[1]],
-                                      nuclear_distance[None, window[0], window[1]]]))
-        masks.append(np.stack([cells_in_crop == label, field.nuclei[window] == label,
-                               field.pattern[window] == label,
-                               relabelled.reshape(cells_in_crop.shape)]).astype(np.uint8))
+    rows = []
+    for (index, top, left), crop_labels in zip(plans, masks[:, 3]):
+        row = cells_by_label[index + 1]
         rows.append(field_columns | dict(
-            cell=label, crop_top=top, crop_left=left, cell_localization=row["cell_localization"],
+            cell=index + 1, crop_top=top, crop_left=left, cell_localization=row["cell_localization"],
             alpha=row["alpha"], subpopulation=row["subpopulation"], expression=row["expression"],
-            n_cells_in_crop=int((present > 0).sum())))
-    return np.stack(images).astype(np.float32), np.stack(masks), rows
+            n_cells_in_crop=int(crop_labels.max())))
+    return np.concatenate([light, distance[:, None]], axis=1), masks, rows
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """The cells of one crop renumbered 1..k (background stays 0), through a lookup table."""
+    present = np.flatnonzero(np.bincount(labels.ravel()))
+    lookup = np.zeros(present[-1] + 1, np.uint8)
+    foreground = present[present > 0]
+    lookup[foreground] = np.arange(1, len(foreground) + 1)
+    return lookup[labels]
 
 
 def _field_record(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
@@ -326,7 +332,7 @@ def _field_record(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue):
     row = _protein_columns(catalogue, spec) | dict(n_cells=len(field.cell_rows)) | {
         f"acquisition_{k}": v for k, v in field.acquisition.as_dict().items()}
     cells = field.cell_table.assign(field=spec.index)
-    return field.images.astype(np.float32), masks, row, cells
+    return field.images, masks, row, cells
 
 
 def _map_fields(function, specs, workers: int, desc: str, show_progress: bool):
