@@ -60,3 +60,15 @@ def test_random_curves_have_the_requested_lengths():
     assert len(points) == 8 + 16
     straight = random_curves(starts[:1], np.array([10.0]), rng, persistence=0.0, directions=[0.0])
     np.testing.assert_allclose(straight[-1], [10.0, 20.0], atol=1e-5)
+
+
+def test_noise_fields_are_periodic_so_tiles_join_without_a_seam():
+    rng = np.random.default_rng(3)
+    for field in (smooth_noise((96, 80), 5.0, rng), smooth_noise((96, 80), 1.2, rng),
+                  bandpass_noise((96, 80), 2.0, rng)):
+        # Across the wrap-around the field changes no more than between neighbouring rows.
+        seam = np.abs(field[0] - field[-1]).mean()
+        step = np.abs(np.diff(field, axis=0)).mean()
+        assert seam < 1.5 * step
+        seam = np.abs(field[:, 0] - field[:, -1]).mean()
+        assert seam < 1.5 * np.abs(np.diff(field, axis=1)).mean()

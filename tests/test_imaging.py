@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellnb.sim.imaging import Acquisition, acquire, illumination, sample_acquisition, shot_noise
+from cellnb.sim.imaging import Acquisition, acquire, camera_counts, illumination, sample_acquisition
 
 
 def _flat(**overrides):
@@ -12,16 +12,17 @@ def _flat(**overrides):
 
 
 @pytest.mark.parametrize("rate", [0.5, 3.0, 8.0, 60.0])
-def test_shot_noise_has_poisson_mean_and_variance(rate):
-    counts = shot_noise(np.full(200_000, rate, np.float32), np.random.default_rng(0))
-    assert counts.min() >= 0
-    assert counts.mean() == pytest.approx(rate, rel=0.02)
-    assert counts.var() == pytest.approx(rate, rel=0.05)
+@pytest.mark.parametrize("read_noise", [0.0, 2.0])
+def test_counts_have_poisson_plus_read_noise_mean_and_variance(rate, read_noise):
+    counts = camera_counts(np.full(200_000, rate, np.float32), read_noise, np.random.default_rng(0))
+    assert counts.mean() == pytest.approx(rate, abs=0.02 * rate + 0.01)
+    assert counts.var() == pytest.approx(rate + read_noise**2, rel=0.05)
 
 
-def test_exact_poisson_at_low_counts_gives_integers():
-    counts = shot_noise(np.full(1000, 2.0, np.float32), np.random.default_rng(1))
-    assert np.array_equal(counts, np.round(counts))
+def test_exact_poisson_at_low_counts_gives_non_negative_integers():
+    counts = camera_counts(np.full(1000, 2.0, np.float32), 0.0, np.random.default_rng(1))
+    assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
+    assert len(np.unique(counts)) > 3
 
 
 def test_snr_grows_with_the_photon_budget():
@@ -71,3 +72,23 @@ def test_nuisance_strength_zero_is_a_clean_fixed_microscope():
     noisy = [sample_acquisition(rng, strength=1.0) for _ in range(200)]
     assert np.std([a.psf_sigma for a in noisy]) > 0.1
     assert np.std(np.log([a.photons for a in noisy])) > 0.4
+
+
+@pytest.mark.parametrize("rate", [0.05, 1.0, 3.9])
+@pytest.mark.parametrize("full_passes", [1, 6])
+def test_small_rate_poisson_follows_the_poisson_distribution(rate, full_passes):
+    from scipy import stats
+
+    from cellnb.sim.imaging import small_rate_poisson
+
+    draws = small_rate_poisson(np.full(200_000, rate, np.float32), np.random.default_rng(7),
+                               full_passes=full_passes)
+    assert np.array_equal(draws, np.round(draws)) and draws.min() >= 0
+    counts = np.arange(int(draws.max()) + 1)
+    observed = np.array([(draws == k).sum() for k in counts])
+    expected = stats.poisson.pmf(counts, rate) * draws.size
+    enough = expected > 20    # a chi-square test over the cells with enough expected draws
+    statistic = ((observed[enough] - expected[enough]) ** 2 / expected[enough]).sum()
+    assert stats.chi2.sf(statistic, enough.sum() - 1) > 1e-3
+    # With one full pass most draws continue one by one: the tail is still reached exactly.
+    assert draws.max() >= stats.poisson.ppf(0.9999, rate)

@@ -267,3 +267,15 @@ def test_segmentation_on_real_dsb2018_nuclei():
     assert result.f1 >= 0.88
     assert result.precision >= 0.88 and result.recall >= 0.85
     assert result.mean_matched_iou >= 0.8
+
+
+def test_distance_to_background_is_scipys_exact_transform():
+    from cellnb.data.segmentation import distance_to_background
+
+    mask = np.random.default_rng(0).random((70, 90)) > 0.03
+    np.testing.assert_allclose(distance_to_background(mask), ndi.distance_transform_edt(mask),
+                               atol=1e-5)
+    assert distance_to_background(~mask)[mask].max() == 0
+    # Without any background, distances run to the array's edge.
+    full = distance_to_background(np.ones((5, 7), bool))
+    assert full[2, 3] == 3 and full[0, 0] == 1

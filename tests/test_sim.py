@@ -219,3 +219,40 @@ def test_every_pattern_renders_inside_its_cell():
         assert density[~layers.cell].sum() == 0, name
     with pytest.raises(KeyError, match="unknown localisation pattern 'golgi2'"):
         render_pattern("golgi2", layers, {}, rng)
+
+
+@pytest.mark.parametrize("morphology", ["round", "elongated"])
+def test_cell_windows_enclose_every_pixel_of_the_cell(morphology):
+    from cellnb.sim.geometry import MORPHOLOGIES, sample_cells, window_of
+
+    cells = sample_cells(np.full((200, 2), 60.0), MORPHOLOGIES[morphology], 1.5, np.random.default_rng(0))
+    yy, xx = np.arange(120, dtype=np.float32)[:, None], np.arange(120, dtype=np.float32)[None, :]
+    for cell in cells:
+        inside = cell.cell.normalised_radius(yy, xx) < 1
+        window = window_of(cell.cell, inside.shape)
+        assert inside[window].sum() == inside.sum()
+        # ... and the window is a box around the cell, not a square around its longest axis.
+        assert inside[window].mean() > 0.3
+
+
+def test_textures_repeat_only_beyond_twice_the_crop_size():
+    from cellnb.sim.atlas import _field_rng, field_specs, layout_field
+
+    config = AtlasConfig(crop_size=48)
+    layout = layout_field(field_specs(config, config.catalogue())[0], config, _field_rng(config, 0))
+    texture = layout.maps.texture("smooth", 1.5)
+    period = 2 * config.crop_size
+    assert texture.shape == layout.shape
+    np.testing.assert_array_equal(texture[:, :period], texture[:, period:2 * period])
+    np.testing.assert_array_equal(texture[:period], texture[period:2 * period])
+    assert not np.allclose(texture[:, : period // 2], texture[:, period // 2: period])
+
+
+def test_simulator_throughput_is_far_from_a_regression():
+    from cellnb.sim import measure_throughput
+
+    # The figure of merit (>= 300 crops/s per core) is measured and recorded by the data
+    # chapter; here a loose floor catches a gross slow-down even on a busy CI machine.
+    figures = measure_throughput(AtlasConfig(), n_fields=12, repeats=1)
+    assert figures["crops"] > 150
+    assert figures["crops_per_cpu_second"] > 100

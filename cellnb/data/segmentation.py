@@ -11,6 +11,7 @@ does that step on real or simulated fields so the rest of the pipeline can start
   describes (§2.1 step 1), without its Laplacian refinement, plus the textbook watershed split.
 * :func:`extract_crops` - fixed-size windows centred on each nucleus centroid, with the border
   and area filters the papers apply ("cells near image edges are ignored", cytoself §2.1).
+* :func:`distance_to_background` - the Euclidean distance transform used throughout.
 * :func:`signed_distance_map` - cytoself's nuclear-distance channel: positive inside the nucleus,
   negative outside, divided by a constant so it lies in about [-1, 1] (§2.1, §1.4, §4.3).
 
@@ -19,6 +20,7 @@ recommend StarDist today (notes §2.1). The classical pipeline here needs no wei
 """
 from __future__ import annotations
 
+import edt
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
@@ -92,7 +94,7 @@ def _threshold_value(smoothed: np.ndarray, threshold) -> float:
 
 def _split_touching(foreground: np.ndarray, min_peak_distance: int,
                     distance_sigma: float) -> np.ndarray:
-    distance = ndi.distance_transform_edt(foreground)
+    distance = distance_to_background(foreground)
     if distance_sigma > 0:
         distance = filters.gaussian(distance, sigma=distance_sigma, preserve_range=True)
     components = measure.label(foreground)
@@ -113,6 +115,18 @@ def _drop_small(labels: np.ndarray, min_area: int) -> np.ndarray:
     small[0] = False
     labels = np.where(small[labels], 0, labels)
     return segmentation.relabel_sequential(labels)[0].astype(np.int32)
+
+
+def distance_to_background(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance from every True pixel to the nearest False one (0 on False), float32.
+
+    The exact transform of scipy.ndimage, computed by the ``edt`` package, which is two to three
+    times faster on the simulator's fields, where distance maps are one of the costliest steps.
+    A mask without any False pixel has no background to measure from; its distances are then
+    taken to the array's edge.
+    """
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    return edt.edt(mask, black_border=bool(mask.all()), parallel=1).astype(np.float32, copy=False)
 
 
 def signed_distance_map(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -137,7 +151,7 @@ def signed_distance_map(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
     # of the mask is its outside distance and, plus one, its inside distance (within a pixel of
     # two separate transforms, at half the cost).
     boundary = mask & ~ndi.binary_erosion(mask, border_value=1)
-    distance = ndi.distance_transform_edt(~boundary).astype(np.float32)
+    distance = distance_to_background(~boundary)
     return (np.where(mask, distance + 1, -distance) / np.float32(scale)).astype(np.float32)
 
 

@@ -9,14 +9,14 @@ cells in a confluent culture instead of overlapping. All lengths are in "referen
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
-from ..data.segmentation import signed_distance_map
+from ..data.segmentation import distance_to_background, signed_distance_map
 from .drawing import bandpass_noise, smooth_noise
 
 
@@ -53,21 +53,43 @@ class Shape:
         """A radius that encloses the shape."""
         return self.major * (1 + sum(abs(a) for a, _ in self.harmonics)) + 1
 
+    @property
+    def half_extents(self) -> tuple[float, float]:
+        """Half-height and half-width of a box that encloses the shape.
+
+        The outline lies within the ellipse grown by the harmonics' largest total swing; that
+        ellipse's bounding box is much tighter than a circle of radius ``extent`` for elongated
+        shapes, and every per-cell array is the size of this box.
+        """
+        grow = 1 + sum(abs(a) for a, _ in self.harmonics)
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        return (grow * math.hypot(self.major * s, self.minor * c) + 1,
+                grow * math.hypot(self.major * c, self.minor * s) + 1)
+
     def normalised_radius(self, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        """< 1 inside the shape, 1 on its outline, growing outside."""
-        dy, dx = yy - np.float32(self.center[0]), xx - np.float32(self.center[1])
-        c, s = np.float32(np.cos(self.angle)), np.float32(np.sin(self.angle))
-        u, v = (dx * c + dy * s) / np.float32(self.major), (-dx * s + dy * c) / np.float32(self.minor)
+        """< 1 inside the shape, 1 on its outline, growing outside.
+
+        ``yy`` is a column and ``xx`` a row of coordinates (or arrays that broadcast): the
+        rotation is applied to them before broadcasting, so few operations touch every pixel.
+        """
+        dy = np.asarray(yy, np.float32) - np.float32(self.center[0])
+        dx = np.asarray(xx, np.float32) - np.float32(self.center[1])
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        u = dx * np.float32(c / self.major) + dy * np.float32(s / self.major)
+        v = dy * np.float32(c / self.minor) - dx * np.float32(s / self.minor)
         rho = np.sqrt(u * u + v * v)
         if self.harmonics:
-            # cos(k*theta + phase) = Re(z**k * exp(i*phase)) with z = exp(i*theta): powers of a
-            # unit complex number are much cheaper than arctan2 and cos on every pixel.
-            z = (u + np.complex64(1j) * v) / np.maximum(rho, np.float32(1e-9))
-            power, outline = z, np.float32(1.0)
+            # cos(k*theta + phase) from cos(theta) = u / rho and sin(theta) = v / rho by the
+            # angle-addition recurrence: far cheaper than arctan2 and cos on every pixel.
+            inverse = 1 / np.maximum(rho, np.float32(1e-9))
+            cos1, sin1 = u * inverse, v * inverse
+            cos_k, sin_k = cos1, sin1
+            outline = np.ones_like(rho)
             for amplitude, phase in self.harmonics:
-                power = power * z
-                outline = outline + np.float32(amplitude) * (power * np.complex64(np.exp(1j * phase))).real
-            rho = rho / outline
+                cos_k, sin_k = cos_k * cos1 - sin_k * sin1, sin_k * cos1 + cos_k * sin1
+                outline += np.float32(amplitude * math.cos(phase)) * cos_k
+                outline -= np.float32(amplitude * math.sin(phase)) * sin_k
+            rho /= outline
         return rho
 
 
@@ -146,13 +168,16 @@ class FieldMaps:
     transform gives every cell its exact distance to its membrane; likewise inside a nucleus.
     Outside nuclei, the distance is to the nearest nucleus, which within a cell is its own
     except near a close neighbour. Textures (random fields of a given feature size) are drawn
-    once per field and size; cells occupy different windows of them, so their textures differ.
-    Making these per field rather than per cell is most of the simulator's speed.
+    once per field and size as a periodic tile of twice the crop size, repeated over the field:
+    no cell and no crop is large enough to see the repeat, and cells occupy different windows of
+    it, so their textures differ. Making these per field rather than per cell is most of the
+    simulator's speed.
     """
 
-    def __init__(self, tessellation: Tessellation, texture_seed: int = 0):
+    def __init__(self, tessellation: Tessellation, texture_seed: int = 0, texture_tile: int = 128):
         self._tessellation = tessellation
         self._texture_rng = np.random.default_rng(texture_seed)
+        self._texture_tile = texture_tile
         self._textures: dict = {}
 
     def texture(self, kind: str, scale: float) -> np.ndarray:
@@ -160,7 +185,10 @@ class FieldMaps:
         key = (kind, round(float(scale), 3))
         if key not in self._textures:
             make = {"smooth": smooth_noise, "bandpass": bandpass_noise}[kind]
-            self._textures[key] = make(self._tessellation.cells.shape, scale, self._texture_rng)
+            shape = self._tessellation.cells.shape
+            tile = make(tuple(min(n, self._texture_tile) for n in shape), scale, self._texture_rng)
+            repeats = tuple(-(-n // t) for n, t in zip(shape, tile.shape))
+            self._textures[key] = np.tile(tile, repeats)[: shape[0], : shape[1]]
         return self._textures[key]
 
     @cached_property
@@ -176,7 +204,7 @@ class FieldMaps:
         """Distance from a cell's pixels to its outline (1 on the outline), 0 outside cells."""
         cells = self._tessellation.cells
         outline = find_boundaries(cells, mode="inner") | (cells == 0)
-        return np.where(cells > 0, ndimage.distance_transform_edt(~outline) + 1, 0).astype(np.float32)
+        return np.where(cells > 0, distance_to_background(~outline) + 1, np.float32(0))
 
 
 class CellLayers:
@@ -239,9 +267,10 @@ class Tessellation:
 
 
 def window_of(shape: Shape, field_shape, pad: float = 2.0) -> tuple[slice, slice]:
-    r = shape.extent + pad
-    y0, x0 = (int(np.floor(c - r)) for c in shape.center)
-    y1, x1 = (int(np.ceil(c + r)) + 1 for c in shape.center)
+    """The slices of the field that enclose ``shape``, with ``pad`` pixels to spare."""
+    radii = [r + pad for r in shape.half_extents]
+    y0, x0 = (math.floor(c - r) for c, r in zip(shape.center, radii))
+    y1, x1 = (math.ceil(c + r) + 1 for c, r in zip(shape.center, radii))
     return (slice(max(y0, 0), min(y1, field_shape[0])), slice(max(x0, 0), min(x1, field_shape[1])))
 
 

@@ -64,18 +64,55 @@ def illumination(shape, acquisition: Acquisition, origin=(0, 0), field_shape=Non
 EXACT_POISSON_BELOW = 4.0
 
 
-def shot_noise(expected_photons: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Poisson counts: exact below 4 expected photons, Gaussian (mean = variance) above.
+def camera_counts(expected_photons: np.ndarray, read_noise: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Photon counts with shot noise plus Gaussian read noise of std ``read_noise`` photons.
 
-    Above 4 photons the Gaussian with the Poisson's mean and variance differs from it only in
-    skewness (1/sqrt(rate) <= 0.5), which read noise and the min-max scaling of every crop hide;
-    it is five times faster to draw, and imaging is the simulator's hottest step.
+    Shot noise is exact Poisson below 4 expected photons. Above, the sum of shot and read noise
+    is drawn as one Gaussian of variance ``expected + read_noise**2``: it differs from a Poisson
+    plus Gaussian only in skewness (<= 0.5), which the min-max scaling of every crop hides, and
+    one normal draw per pixel is several times cheaper than a Poisson one. Imaging is the
+    simulator's hottest step. Counts may dip below 0 through read noise, as a camera's do
+    around its offset; ``acquire`` clips them.
     """
-    counts = expected_photons + np.sqrt(expected_photons) * rng.standard_normal(
-        expected_photons.shape, dtype=np.float32)
+    expected_photons = np.asarray(expected_photons, np.float32)
+    normal = rng.standard_normal(expected_photons.shape, dtype=np.float32)
+    counts = np.sqrt(expected_photons + np.float32(read_noise) ** 2)
+    counts *= normal
+    counts += expected_photons
     low = expected_photons < EXACT_POISSON_BELOW
-    counts[low] = rng.poisson(expected_photons[low])
-    return np.clip(counts, 0, None)
+    counts[low] = small_rate_poisson(expected_photons[low], rng) + np.float32(read_noise) * normal[low]
+    return counts
+
+
+def small_rate_poisson(rate: np.ndarray, rng: np.random.Generator, full_passes: int = 6) -> np.ndarray:
+    """Exact Poisson draws for small rates (a few photons) by inverting the CDF, vectorised.
+
+    Every pixel draws one uniform and counts how many cumulative probabilities it exceeds. The
+    first ``full_passes`` terms are summed over all pixels at once; the few pixels whose draw
+    lies further out continue on their own, so no truncation is ever made. For rates below 4
+    this is about three times faster than NumPy's per-element Poisson sampler.
+    """
+    rate = np.asarray(rate, np.float32)
+    uniform = rng.random(rate.shape, dtype=np.float32)
+    term = np.exp(-rate)
+    cumulative = term.copy()
+    counts = np.zeros(rate.shape, np.float32)
+    for k in range(1, full_passes + 1):
+        counts += uniform > cumulative
+        term *= rate * np.float32(1 / k)
+        cumulative += term
+    rest = np.flatnonzero(uniform > cumulative)
+    k = full_passes
+    while rest.size:
+        k += 1
+        counts[rest] += 1
+        term[rest] *= rate[rest] * np.float32(1 / k)
+        cumulative[rest] += term[rest]
+        # Float rounding can leave the cumulative sum just below a uniform close to 1; the
+        # terms are then zero and such a draw is taken as the count reached.
+        rest = rest[(uniform[rest] > cumulative[rest]) & (term[rest] > 0)]
+    return counts
 
 
 def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Generator,
@@ -91,20 +128,20 @@ def acquire(density: np.ndarray, acquisition: Acquisition, rng: np.random.Genera
     # Blur within each image only; truncating the PSF at 3 sigma drops 0.3 % of its mass,
     # invisible under the noise.
     sigma = (0.0,) * (density.ndim - 2) + (acquisition.psf_sigma,) * 2
-    blurred = ndimage.gaussian_filter(density, sigma, truncate=3.0)
-    signal = (brightness * acquisition.gain) * blurred * illumination(
+    expected = ndimage.gaussian_filter(density, sigma, truncate=3.0)
+    # Expected photons: (signal x gain x illumination + background) x photon budget, in place.
+    expected *= np.float32(brightness * acquisition.gain * acquisition.photons) * illumination(
         density.shape[-2:], acquisition, origin, field_shape)
-    signal += acquisition.background
-    expected = np.clip(signal, 0, None) * acquisition.photons
+    expected += np.float32(acquisition.background * acquisition.photons)
+    np.maximum(expected, 0, out=expected)
+    read_noise = acquisition.read_noise * acquisition.photons
     if observed is None:
-        image = shot_noise(expected, rng)
-        image += (acquisition.read_noise * acquisition.photons) * rng.standard_normal(
-            image.shape, dtype=np.float32)
+        image = camera_counts(expected, read_noise, rng)
     else:
         image = expected
         observed = np.broadcast_to(observed, expected.shape)
-        noisy = shot_noise(expected[observed], rng)
-        image[observed] = noisy + (acquisition.read_noise * acquisition.photons) * rng.standard_normal(
-            noisy.shape, dtype=np.float32)
-    image /= acquisition.photons
-    return np.clip(image, 0, acquisition.saturation) / acquisition.saturation
+        image[observed] = camera_counts(expected[observed], read_noise, rng)
+    # Counts to [0, 1] of full scale, clipped at 0 and at saturation.
+    full_scale = acquisition.photons * acquisition.saturation
+    image *= np.float32(1 / full_scale)
+    return np.clip(image, 0, 1, out=image)

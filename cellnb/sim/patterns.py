@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..data.segmentation import distance_to_background
 from .drawing import random_curves, sample_points_in, splat
 from .geometry import CellLayers
 
@@ -114,7 +115,7 @@ def _nucleolar_rim(layers, p, rng):
     seeds = splat(points, layers.shape) > 0
     if not seeds.any():
         return np.zeros(layers.shape, np.float32)
-    distance = ndimage.distance_transform_edt(~seeds) - p["size"] * layers.scale
+    distance = distance_to_background(~seeds) - p["size"] * layers.scale
     rim = np.exp(-0.5 * (distance / (p["width"] * layers.scale)) ** 2)
     return _bright(rim * layers.nucleus + 0.05 * layers.nucleus)
 
