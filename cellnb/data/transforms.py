@@ -87,3 +87,21 @@ def minmax_normalize(x, axis=(-2, -1), eps: float = 1e-8):
     low = torch.amin(x, dim=axis, keepdim=True)
     span = torch.amax(x, dim=axis, keepdim=True) - low
     return (x - low) / torch.clamp(span, min=eps)
+
+
+def random_dihedral_batch(batch, generator=None):
+    """Each image of a torch batch (B, ..., H, W) under its own random element of D4.
+
+    Draws from ``generator`` (a ``torch.Generator``) so a training run that checkpoints the
+    generator's state resumes with the same augmentations. Eight masked copies, not a Python
+    loop over images: the whole batch costs eight small tensor operations.
+    """
+    import torch
+
+    elements = torch.randint(N_DIHEDRAL, (batch.shape[0],), generator=generator)
+    out = batch.clone()
+    for element in range(1, N_DIHEDRAL):
+        chosen = (elements == element).nonzero().flatten().to(batch.device)
+        if chosen.numel():
+            out[chosen] = dihedral(batch[chosen], element)
+    return out

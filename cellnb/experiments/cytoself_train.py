@@ -1,0 +1,98 @@
+"""Training cytoself on a :class:`CytoselfData`: the step, the validation and the schedule.
+
+Paper schedule (notes §1.3): Adam at 4e-4, the learning rate x 0.1 after 4 epochs without
+improvement of the validation loss, stop after more than 12, best weights restored (the TF code;
+the PyTorch port keeps the last weights, notes §5.4). In torch's counting those patiences are 3
+and 11. Augmentation is the full dihedral group, drawn from a generator the checkpoint saves, so
+an interrupted run resumes exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..data.transforms import random_dihedral_batch
+from ..models.cytoself import Cytoself, CytoselfConfig, LossWeights, cytoself_loss
+from ..train import Trainer, mean_over_batches, precision_context
+from .cytoself_data import CytoselfData
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 100
+    batch_size: int = 64
+    learning_rate: float = 4e-4       # paper (TF default 1e-4, port README 1e-3)
+    lr_patience: int = 3              # Keras 4
+    stop_patience: int = 11           # Keras 12
+    precision: str = "fp32"           # bf16 / fp16 on a GPU
+    augment: bool = True
+    weights: LossWeights = LossWeights()
+
+
+def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSettings, *,
+                   seed: int = 0, device: str = "cpu", checkpoint_path=None,
+                   verbose: bool = True) -> tuple[Cytoself, pd.DataFrame, Trainer]:
+    """Train (or resume, or reload a finished run from ``checkpoint_path``) and return the model
+    with its best weights, the per-epoch history and the trainer."""
+    torch.manual_seed(seed)   # the same initial weights whether or not a checkpoint exists
+    model = Cytoself(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    variance = data.train_variance()
+    loader_generator = torch.Generator().manual_seed(seed)
+    augment_generator = torch.Generator().manual_seed(seed + 1)
+    train_images, train_labels = data.part("train")
+    loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=settings.batch_size,
+                        shuffle=True, drop_last=len(train_images) > settings.batch_size,
+                        generator=loader_generator)
+
+    def forward(images, labels):
+        images, labels = images.to(device), labels.to(device)
+        with precision_context(device, settings.precision):
+            out = model(images)
+        total, terms = cytoself_loss(out, images, labels, image_variance=variance,
+                                     weights=settings.weights, decoder2_target=config.decoder2_target)
+        numbers = {name: float(value.detach()) for name, value in terms.items()}
+        numbers |= {"loss": float(total.detach()), "perplexity1": float(out.local.perplexity),
+                    "perplexity2": float(out.global_.perplexity)}
+        for name, logits in out.logits.items():
+            numbers[f"{name}_accuracy"] = float((logits.argmax(1) == labels).float().mean())
+        return total, numbers
+
+    def step(batch):
+        images, labels = batch
+        if settings.augment:
+            images = random_dihedral_batch(images, augment_generator)
+        total, numbers = forward(images, labels)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return numbers
+
+    val_images, val_labels = data.part("val")
+    val_loader = DataLoader(TensorDataset(val_images, val_labels), batch_size=256)
+
+    def validate():
+        return mean_over_batches(lambda batch: forward(*batch)[1], val_loader)
+
+    trainer = Trainer({"cytoself": model}, {"adam": optimizer},
+                      generators={"augmentation": augment_generator},
+                      checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
+                      config={"model": config.as_dict(), "training": _plain(settings), "seed": seed,
+                              "n_train": len(train_images), "channels": list(data.channels)},
+                      seed=seed, verbose=verbose)
+    history = trainer.fit(step, loader, epochs=settings.epochs, validate=validate,
+                          monitor="val_loss", lr_patience=settings.lr_patience,
+                          stop_patience=settings.stop_patience)
+    return model, history, trainer
+
+
+def _plain(settings: TrainSettings) -> dict:
+    """The settings a checkpoint must agree with; not ``epochs``: raising it continues a run."""
+    values = asdict(settings)
+    values["weights"] = asdict(settings.weights)
+    del values["epochs"]
+    return values

@@ -1,0 +1,152 @@
+"""The cytoself chapter's experiment code: data preparation, training, scoring and analyses."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cellnb.experiments.cytoself_data import cytoself_data, load_crops, model_inputs
+from cellnb.experiments.cytoself_eval import score_representation, spectrum_analysis, zero_code
+from cellnb.experiments.cytoself_train import TrainSettings, train_cytoself
+from cellnb.models import Cytoself, preset
+from cellnb.sim import AtlasConfig, generate_crops
+
+TINY = AtlasConfig(crop_size=32, n_proteins=32, fields_per_protein=4, crops_per_field=5,
+                   cells_per_field=12, field_size=160)
+
+
+@pytest.fixture(scope="module")
+def crops():
+    return generate_crops(TINY, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data(crops):
+    return cytoself_data(crops, seed=0)
+
+
+def test_splits_are_disjoint_grouped_by_field_and_hold_the_orphan_out(data):
+    parts = {name: set(positions.tolist()) for name, positions in data.parts.items()}
+    assert sum(len(p) for p in parts.values()) == len(data.images)
+    fields = {name: set(data.metadata.field.iloc[list(p)]) for name, p in parts.items()}
+    for a in ("train", "val", "test"):
+        for b in ("train", "val", "test"):
+            assert a == b or not fields[a] & fields[b], f"a field is in both {a} and {b}"
+    orphan = data.metadata.orphan.to_numpy()
+    assert set(np.flatnonzero(orphan)) == parts["orphan"] and orphan.any()
+    assert (data.labels[data.parts["orphan"]] == -1).all()
+    assert set(data.metadata.protein.iloc[data.parts["train"]]) == set(data.proteins)
+
+
+def test_inputs_are_protein_scaled_per_crop_and_the_distance_map_as_is(crops, data):
+    assert data.channels == ("protein", "nuclear_distance")
+    protein = data.images[:, 0]
+    assert torch.allclose(protein.amax((1, 2)), torch.ones(len(protein)), atol=1e-5)
+    np.testing.assert_array_equal(data.images[:, 1].numpy(), crops.channel("nuclear_distance"))
+    raw = model_inputs(crops, ("protein", "nucleus"), size=16)
+    assert raw.shape == (len(crops), 2, 16, 16) and raw.max() <= 1 + 1e-6
+    with pytest.raises(ValueError, match="lack channel"):
+        model_inputs(crops, ("protein", "membrane"))
+    with pytest.raises(KeyError, match="unknown channel set"):
+        cytoself_data(crops, channels="dna")
+
+
+def test_training_records_every_term_and_a_finished_run_is_reloaded_not_retrained(data, tmp_path):
+    config = preset("smoke", n_classes=data.n_classes)
+    settings = TrainSettings(epochs=2, learning_rate=1e-3, batch_size=32)
+    path = tmp_path / "run.pt"
+    model, history, trainer = train_cytoself(config, data, settings, checkpoint_path=path, verbose=False)
+    for term in ("reconstruction1", "reconstruction2", "vq1", "vq2", "fc1_ce", "fc2_ce", "loss",
+                 "perplexity2", "fc2_accuracy"):
+        assert f"train_{term}" in history and f"val_{term}" in history
+    assert len(history) == 2 and history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+    again, history_again, _ = train_cytoself(config, data, settings, checkpoint_path=path, verbose=False)
+    pd.testing.assert_frame_equal(history, history_again)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_scores_see_planted_structure_and_not_noise(data):
+    rng = np.random.default_rng(0)
+    meta = data.metadata
+    classes = pd.factorize(meta.localization)[0]
+    planted = np.eye(classes.max() + 1)[classes] * 5 + rng.normal(0, 0.3, (len(meta), classes.max() + 1))
+    noise = rng.normal(size=planted.shape)
+    train, test = data.parts["train"], data.parts["test"]
+    args = (meta.iloc[train].reset_index(drop=True), )
+    good, _ = score_representation(planted[train], *args, planted[test],
+                                   meta.iloc[test].reset_index(drop=True), method="pca")
+    bad, _ = score_representation(noise[train], *args, noise[test],
+                                  meta.iloc[test].reset_index(drop=True), method="pca")
+    assert good["knn_accuracy"] > 0.9 > 0.3 > bad["knn_accuracy"]
+    assert good["gamma_class"] > 2 * bad["gamma_class"]
+
+
+def test_zeroing_an_unused_code_changes_nothing_and_a_used_one_changes_its_places(data):
+    torch.manual_seed(0)
+    model = Cytoself(preset("smoke", n_classes=data.n_classes)).eval()
+    images = data.images[:6]
+    with torch.no_grad():
+        indices = model(images, output_layer="vqind1")[:, 0]
+    counts = torch.bincount(indices.flatten(), minlength=model.config.local_codes)
+    unused, used = int(counts.argmin()), int(counts.argmax())
+    assert counts[unused] == 0
+    reconstruction, altered, where = zero_code(model, images, unused)
+    np.testing.assert_array_equal(reconstruction, altered)
+    assert not where.any()
+    reconstruction, altered, where = zero_code(model, images, used)
+    assert np.array_equal(where, (indices == used).numpy()) and not np.allclose(reconstruction, altered)
+
+
+def test_spectrum_analysis_orders_codes_and_builds_a_consensus_per_class(data):
+    rng = np.random.default_rng(1)
+    meta = data.metadata
+    classes = pd.factorize(meta.localization)[0]
+    # Each class uses its own block of 3 codes out of 64: the consensus spectra must separate.
+    histograms = np.zeros((len(meta), 64))
+    for i, c in enumerate(classes):
+        histograms[i, 3 * c + rng.integers(0, 3, 16)] += 1
+    orphan = meta.loc[meta.orphan, "protein"].iloc[0]
+    analysis = spectrum_analysis(histograms, meta, n_clusters=5, exclude_proteins=[orphan])
+    assert sorted(analysis.order.tolist()) == list(range(64))
+    assert orphan in analysis.spectra.index and orphan not in analysis.consensus.index
+    assert "mixed" not in analysis.consensus.index and "variable" not in analysis.consensus.index
+    from cellnb.evaluation.spectrum import assign_by_spectrum
+
+    true_class = meta.loc[meta.protein == orphan, "localization"].iloc[0]
+    assert assign_by_spectrum(analysis.spectra.loc[orphan], analysis.consensus)[0] == true_class
+
+
+def test_opencell_files_feed_the_same_pipeline_and_train_one_step(tmp_path):
+    from test_opencell import write_shards
+
+    write_shards(tmp_path / "opencell_cytoself")
+    crops = load_crops("opencell", data_dir=tmp_path, max_crops=6, seed=0)
+    assert len(crops) == 6 and crops.channels == ("protein", "nucleus", "nuclear_distance")
+    data = cytoself_data(crops, size=32, fractions=(0.5, 0.25, 0.25))
+    assert data.images.shape[1:] == (2, 32, 32) and len(data.parts["orphan"]) == 0
+    config = preset("smoke", n_classes=data.n_classes)
+    _, history, _ = train_cytoself(config, data, TrainSettings(epochs=1, batch_size=4), verbose=False)
+    assert np.isfinite(history.train_loss.iloc[0])
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_crops("hpa")
+
+
+def test_ablation_runs_every_variant_and_tabulates_mean_and_sem(crops):
+    from cellnb.experiments.cytoself_ablation import ablation_table, compare_with_paper, run_ablation
+
+    config = preset("smoke")
+    runs = run_ablation(crops, config, TrainSettings(epochs=1, batch_size=64),
+                        variants=("full", "no_id_task", "raw_nucleus"), seeds=(0,), map_seeds=(0, 1),
+                        method="pca")
+    assert len(runs) == 3 * 1 * 2
+    assert set(runs.variant) == {"full", "no_id_task", "raw_nucleus"}
+    table = ablation_table(runs)
+    assert list(table.index) == ["full", "no_id_task", "raw_nucleus"]
+    assert (table.n == 2).all() and (table.gamma_class_sem >= 0).all()
+    full = runs[runs.variant == "full"].gamma_class
+    assert table.loc["full", "gamma_class"] == pytest.approx(full.mean())
+    assert table.loc["full", "gamma_class_sem"] == pytest.approx(full.std(ddof=1) / np.sqrt(2))
+    compared = compare_with_paper(table)
+    assert compared.loc["no_id_task", "rank_class_paper"] == 3    # lowest of the three in the paper
+    with pytest.raises(KeyError, match="unknown variants"):
+        run_ablation(crops, config, TrainSettings(epochs=1), variants=("no_encoder",))
