@@ -85,6 +85,22 @@ def measure(name: str, device, *, batch: int, steps: int, precision: str, compil
                 achieved_gflops=flops_per_image * batch / seconds / 1e9)
 
 
+def data_rate(config, batch: int, n_images: int = 8192) -> float:
+    """Images/s of the chapter's input pipeline: shuffled in-memory loader + dihedral augmentation."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cellnb.data.transforms import random_dihedral_batch
+
+    images = torch.rand(n_images, config.in_channels, config.input_size, config.input_size)
+    loader = DataLoader(TensorDataset(images, torch.zeros(n_images, dtype=torch.long)),
+                        batch_size=batch, shuffle=True)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for x, _ in loader:
+        random_dihedral_batch(x, generator)
+    return n_images / (time.perf_counter() - start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["cpu", "paper"])
@@ -107,7 +123,8 @@ def main(argv=None):
                       compile_model=args.compile, channels_last=args.channels_last)
         print(f"{name:6s} {row['input']}x{row['input']} batch {batch}: {row['images_per_s']:8.1f} images/s, "
               f"{row['gflop_per_image']:.3f} GFLOP/image (3x forward), "
-              f"{row['achieved_gflops']:.0f} GFLOP/s = {row['achieved_gflops'] * 1e9 / peak:.0%} of peak")
+              f"{row['achieved_gflops']:.0f} GFLOP/s = {row['achieved_gflops'] * 1e9 / peak:.0%} of peak; "
+              f"input pipeline {data_rate(preset(name), batch):.0f} images/s")
     print("official PyTorch port on a 2-core CPU (performance_targets.md): "
           + "; ".join(f"{k}: {v[2]} images/s" for k, v in OFFICIAL_CPU_REFERENCE.items()))
 

@@ -126,13 +126,13 @@ PRESETS = {
         local_dim=16, global_dim=16, global_splits=4, local_codes=128, global_codes=128,
         decoder_width=32, decoder_min_width=16, residual_units=1, head_hidden=128, n_classes=40),
     # The official port's small example config (performance_targets.md), for side-by-side speed:
-    # 64x64 input, maps 16x16 / 2x2, 128 x 16 codebooks without split, fc2 only, decoders as wide
-    # as decoder1's input (the port's default rule, notes §1.4).
+    # 64x64 input, maps 16x16 / 2x2, 128 x 16 codebooks without split, fc2 only, and the port's
+    # default decoders: as wide as their input, halving at every stage (notes §1.4).
     "small": CytoselfConfig(
         input_size=64, encoder1_stages=((3, 16, 1, 1, 1), (3, 24, 2, 2, 6), (5, 40, 2, 1, 6)),
         encoder2_stages=((3, 80, 3, 2, 6), (5, 112, 3, 2, 6), (5, 192, 4, 2, 6), (3, 320, 1, 1, 6)),
         local_dim=16, global_dim=16, global_splits=1, local_codes=128, global_codes=128,
-        decoder_width=32, decoder_min_width=32, heads=("fc2",), n_classes=40),
+        decoder_width=32, decoder_min_width=1, heads=("fc2",), n_classes=40),
     "smoke": CytoselfConfig(
         input_size=32, stem_channels=8,
         encoder1_stages=((3, 8, 1, 1, 1), (3, 16, 1, 2, 4)),
