@@ -84,18 +84,29 @@ def default_thread_count(cpu_count: int | None = None, load: float | None = None
     training step, batch 64 of 3x64x64): quiet, 2 threads took 227 ms against 416 ms for one;
     with the other core busy, 2 threads took 558 ms against 444 ms for one, because the second
     thread then waits on a core it cannot have. So on machines of up to 4 cores the default
-    leaves out the cores that the 1-minute load average says are taken. ``$CELLNB_THREADS``
-    overrides it; the count in use is part of every chapter's environment report.
+    leaves out the cores other processes are using *now* (``load``: busy cores, measured over a
+    third of a second). The 1-minute load average is no good for this: it still counts a
+    chapter that has just finished, and would halve the next chapter's threads in a book build.
+    ``$CELLNB_THREADS`` overrides it; the count in use is part of every chapter's environment report.
     """
     cpu_count = cpu_count or os.cpu_count() or 1
     if cpu_count > 4:
         return min(cpu_count, 16)
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):   # not available on Windows
-            load = 0.0
+        load = busy_cores(cpu_count)
     return max(1, cpu_count - int(load + 0.5))
+
+
+def busy_cores(cpu_count: int, interval: float = 0.3) -> float:
+    """How many cores other processes keep busy, from the CPU time used over ``interval`` s."""
+    try:
+        import psutil
+    except ImportError:                      # fall back to the load average
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):   # not available on Windows
+            return 0.0
+    return psutil.cpu_percent(interval=interval) / 100 * cpu_count
 
 
 def configure_threads(threads: int | None = None) -> int:

@@ -163,3 +163,21 @@ def test_live_controls_become_the_matching_widgets():
     assert display._as_widget(given) is given
     with pytest.raises(TypeError, match="cannot build a widget"):
         display._as_widget({"a": 1})
+
+
+def test_busy_cores_sees_work_happening_now_not_a_past_average():
+    import threading
+    import time
+
+    stop = time.perf_counter() + 1.0
+
+    def spin():
+        while time.perf_counter() < stop:
+            pass
+
+    quiet = runtime.busy_cores(2, interval=0.2)
+    worker = threading.Thread(target=spin)
+    worker.start()
+    busy = runtime.busy_cores(2, interval=0.3)
+    worker.join()
+    assert 0 <= quiet <= 2 and busy >= 0.6
