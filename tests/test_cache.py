@@ -113,3 +113,13 @@ def test_bad_kind_and_bad_build_are_refused():
     with pytest.raises(TypeError, match="must return an ImageSet, got NoneType"):
         cached_imageset("toy", {"seed": 0}, lambda: None)
     assert not any(Path(cache_dir()).glob("toy/*.h5"))
+
+
+def test_atlas_data_are_cached_under_the_generators_version(monkeypatch):
+    from cellnb.data.cache import cached_path
+    from cellnb.sim import AtlasConfig, atlas
+
+    config = AtlasConfig()
+    before = cached_path("crops", config.cache_config())
+    monkeypatch.setattr(atlas, "GENERATOR_VERSION", "next")
+    assert cached_path("crops", config.cache_config()) != before

@@ -83,7 +83,7 @@ def load_crops(dataset: str, *, atlas_config=None, data_dir=None, max_crops: int
         from ..data.store import read_imageset
         from ..sim import generate_crops
 
-        path = cached_imageset("crops", atlas_config.as_dict(),
+        path = cached_imageset("crops", atlas_config.cache_config(),
                                lambda: generate_crops(atlas_config, workers=workers))
         return read_imageset(path)
     if dataset == "opencell":

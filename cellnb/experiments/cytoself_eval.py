@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..evaluation.baselines import MULTI_CLASS_KINDS
 from ..evaluation.clustering import clustering_score
 from ..evaluation.embedding import two_dimensional
 from ..evaluation.knn import knn_accuracy
@@ -26,8 +27,6 @@ from ..evaluation.spectrum import (
     feature_spectra,
     protein_code_histograms,
 )
-
-MULTI_CLASS_KINDS = ("mixed", "variable")
 
 
 def class_labels(metadata: pd.DataFrame) -> np.ndarray:

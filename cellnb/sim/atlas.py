@@ -36,7 +36,7 @@ from .geometry import (
 from .imaging import Acquisition, acquire, sample_acquisition
 from .patterns import render_pattern
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"   # bump whenever the same config would give other pixels
 CROP_CHANNELS = ("protein", "nucleus", "nuclear_distance")
 FIELD_CHANNELS = ("protein", "nucleus", "cell_marker")
 CROP_MASKS = ("cell", "nucleus", "pattern", "cells")
@@ -65,6 +65,11 @@ class AtlasConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def cache_config(self) -> dict:
+        """The config plus the generator's version: what cached data are keyed by, so that a
+        changed simulator never serves data an older one made."""
+        return self.as_dict() | {"generator_version": GENERATOR_VERSION}
 
     @property
     def scale(self) -> float:
