@@ -347,3 +347,12 @@ def test_headless_fit_prints_one_line_per_epoch_and_the_progress_summary(tmp_pat
     assert lines[0].startswith("epoch 1/3  train_loss ") and "val_loss 5" in lines[0]
     assert lines[2].endswith("restored the best weights (epoch 2, 4)")
     assert lines[3].startswith("training: 9 step in ")
+
+
+def test_the_epoch_line_shows_the_chosen_columns_only():
+    from cellnb.train.loop import _summary_line
+
+    record = {"train_loss": 1.5, "val_loss": 2.25, "train_extra": 7.0, "seconds": 3.0}
+    line = _summary_line(2, 5, record, ["best"], columns=("train_loss", "val_loss", "missing"))
+    assert line == "epoch 2/5  train_loss 1.5  val_loss 2.25  (3.0 s)  [best]"
+    assert "train_extra 7" in _summary_line(2, 5, record, [])

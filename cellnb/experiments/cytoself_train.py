@@ -20,6 +20,10 @@ from ..models.cytoself import Cytoself, CytoselfConfig, LossWeights, cytoself_lo
 from ..train import Trainer, mean_over_batches, precision_context
 from .cytoself_data import CytoselfData
 
+# What the per-epoch line shows; the history keeps every term.
+SUMMARY = ("train_loss", "val_loss", "val_reconstruction1", "val_fc2_accuracy", "train_perplexity2",
+           "lr_adam")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -86,7 +90,7 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
                       seed=seed, verbose=verbose)
     history = trainer.fit(step, loader, epochs=settings.epochs, validate=validate,
                           monitor="val_loss", lr_patience=settings.lr_patience,
-                          stop_patience=settings.stop_patience)
+                          stop_patience=settings.stop_patience, summary=SUMMARY)
     return model, history, trainer
 
 

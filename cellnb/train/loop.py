@@ -85,8 +85,8 @@ class Trainer:
 
     def fit(self, step: Callable, train_loader, *, epochs: int, validate: Callable | None = None,
             monitor: str | None = None, mode: str = "min", lr_patience: int | None = None,
-            lr_factor: float = 0.1, min_lr: float = 0.0,
-            stop_patience: int | None = None) -> pd.DataFrame:
+            lr_factor: float = 0.1, min_lr: float = 0.0, stop_patience: int | None = None,
+            summary=None) -> pd.DataFrame:
         """Train until ``epochs`` epochs are done or early stopping; return the history.
 
         ``step(batch)`` returns ``{term: number}``; ``validate()`` likewise, run under
@@ -94,7 +94,8 @@ class Trainer:
         ``val_`` prefixes, so ``monitor`` names one such as ``"val_loss"`` (``mode="max"`` for an
         accuracy). With a monitor, the best epoch's weights are restored at the end;
         ``lr_patience`` / ``stop_patience`` (bad epochs tolerated, as in torch: Keras patience 4
-        is 3 here) switch on the LR drop by ``lr_factor`` and early stopping.
+        is 3 here) switch on the LR drop by ``lr_factor`` and early stopping. ``summary`` names
+        the history columns the per-epoch line shows (default: all of them).
 
         If the checkpoint exists (and ``resume``), training continues from it; a finished run is
         not retrained: its best weights are loaded and its history returned. Raising ``epochs``
@@ -118,7 +119,7 @@ class Trainer:
                 self._train_epoch(step, train_loader, bar)
                 record, notes = self._end_epoch(validate, monitor)
                 done = self.stopped_early or self.epoch >= epochs
-                self._say(_summary_line(self.epoch, epochs, record, notes)
+                self._say(_summary_line(self.epoch, epochs, record, notes, summary)
                           + (self._restored_note() if done else ""), bar)
         self._finish()
         return self.history.frame()
@@ -271,7 +272,8 @@ def _steps_left(loader, epochs_left: int, batches_done: int) -> int | None:
         return None
 
 
-def _summary_line(epoch: int, epochs: int, record: dict, notes: list[str]) -> str:
-    numbers = "  ".join(f"{name} {value:.4g}" for name, value in record.items() if name != "seconds")
+def _summary_line(epoch: int, epochs: int, record: dict, notes: list[str], columns=None) -> str:
+    shown = [name for name in (record if columns is None else columns) if name in record]
+    numbers = "  ".join(f"{name} {record[name]:.4g}" for name in shown if name != "seconds")
     line = f"epoch {epoch}/{epochs}  {numbers}  ({record['seconds']:.1f} s)"
     return line + (f"  [{', '.join(notes)}]" if notes else "")
