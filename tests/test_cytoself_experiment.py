@@ -150,3 +150,14 @@ def test_ablation_runs_every_variant_and_tabulates_mean_and_sem(crops):
     assert compared.loc["no_id_task", "rank_class_paper"] == 3    # lowest of the three in the paper
     with pytest.raises(KeyError, match="unknown variants"):
         run_ablation(crops, config, TrainSettings(epochs=1), variants=("no_encoder",))
+
+
+def test_peak_codes_strongest_is_the_papers_and_specific_skips_shared_background():
+    from cellnb.experiments.cytoself_eval import peak_code
+
+    histograms = pd.DataFrame([[50.0, 10, 0, 1], [50, 0, 12, 1], [50, 0, 0, 13]], index=["A", "B", "C"])
+    assert peak_code(histograms, "A") == 0              # the background code every protein uses
+    assert peak_code(histograms, "A", "specific") == 1  # what sets A apart
+    assert peak_code(histograms, "C", "specific") == 3
+    with pytest.raises(ValueError, match="rule must be"):
+        peak_code(histograms, "A", "largest")

@@ -120,3 +120,17 @@ def test_ablations_build_train_and_drop_what_they_name(variant):
         with pytest.raises(ValueError, match="no_vq"):
             model(x, output_layer="vqind1")
     assert model.encoder1[0][0].weight.grad is not None
+
+
+def test_the_paper_preset_takes_a_training_step():
+    torch.manual_seed(0)
+    model = Cytoself(preset("paper", n_classes=10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
+    x = torch.rand(2, 2, 100, 100)
+    before = model.encoder1[0][0].weight.detach().clone()
+    total, terms = cytoself_loss(model(x), x, torch.tensor([1, 7]), image_variance=float(x.var()))
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    assert torch.isfinite(total) and set(terms) >= {"fc1_ce", "fc2_ce", "vq2"}
+    assert not torch.equal(before, model.encoder1[0][0].weight)
