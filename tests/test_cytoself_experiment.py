@@ -127,6 +127,11 @@ def test_opencell_files_feed_the_same_pipeline_and_train_one_step(tmp_path):
     config = preset("smoke", n_classes=data.n_classes)
     _, history, _ = train_cytoself(config, data, TrainSettings(epochs=1, batch_size=4), verbose=False)
     assert np.isfinite(history.train_loss.iloc[0])
+    # Real data carry no complex table: the complex-level score is NaN, the rest is computed.
+    meta = data.metadata
+    features = data.images.reshape(len(meta), -1).numpy()
+    scores, _ = score_representation(features, meta, features, meta, method="pca")
+    assert np.isnan(scores["gamma_complex"]) and 0 <= scores["knn_accuracy"] <= 1
     with pytest.raises(ValueError, match="unknown dataset"):
         load_crops("hpa")
 

@@ -47,3 +47,35 @@ def test_scores_are_recorded_for_the_model_and_both_baselines(metrics):
     assert math.isfinite(metrics["gamma_class_cytoself"]) and math.isfinite(metrics["gamma_class_raw"])
     assert 0 < metrics["id_chance_top1"] < metrics["id_chance_top5"] < 1
     assert 0 < metrics["codes_used_fraction"] <= 1
+
+
+@pytest.mark.timeout(240)
+def test_the_chapter_runs_on_files_in_opencells_published_format(tmp_path):
+    """dataset="opencell": shards written in the published layout (simulated pixels, 32x32)."""
+    import numpy as np
+    import pandas as pd
+
+    from cellnb.pipeline import run_notebook
+    from cellnb.record import read_metrics
+    from cellnb.sim import AtlasConfig, generate_crops
+
+    crops = generate_crops(AtlasConfig(crop_size=32, n_proteins=32, fields_per_protein=3,
+                                       crops_per_field=6, cells_per_field=12, field_size=160),
+                           progress=False)
+    folder = tmp_path / "opencell_cytoself"
+    folder.mkdir()
+    meta = crops.metadata
+    images = np.stack([crops.channel("protein"), crops.channel("nucleus"),
+                       crops.channel("nuclear_distance") * 100,    # the reader multiplies by 0.01
+                       crops.mask("nucleus")], axis=-1).astype(np.float32)
+    np.save(folder / "Image_data00.npy", images)
+    pd.DataFrame({"ensg": "ENSG" + meta.protein_id.astype(str), "name": meta.protein,
+                  "loc_grade1": meta.localization, "loc_grade2": "", "loc_grade3": "",
+                  "protein_id": meta.protein_id, "FOV_id": meta.field}).to_csv(
+        folder / "Label_data00.csv", index=False)
+    executed = run_notebook(CYTOSELF, profile="smoke", build_dir=tmp_path / "build",
+                            parameters={"dataset": "opencell", "data_dir": str(tmp_path)})
+    metrics = read_metrics(executed.with_name("cytoself.metrics.json"))
+    assert metrics["n_crops"] == len(crops)
+    assert metrics["claim_complex"].startswith("n/a") and metrics["claim_orphan"].startswith("n/a")
+    assert metrics["claim_zeroing"].startswith("n/a") and metrics["claim_split"] in ("yes", "no")

@@ -60,12 +60,21 @@ def score_representation(train_features: np.ndarray, train_metadata: pd.DataFram
     single_train = np.array([c is not None for c in train_classes])
     single_test = np.array([c is not None for c in classes])
     scores = dict(
-        gamma_class=clustering_score(coordinates, classes),
-        gamma_complex=clustering_score(coordinates, complexes),
-        gamma_class_official=clustering_score(coordinates, classes, variant="official"),
+        gamma_class=_score_or_nan(coordinates, classes),
+        gamma_complex=_score_or_nan(coordinates, complexes),
+        gamma_class_official=_score_or_nan(coordinates, classes, variant="official"),
         knn_accuracy=knn_accuracy(train_features[single_train], train_classes[single_train],
                                   test_features[single_test], classes[single_test], k=k))
     return scores, coordinates
+
+
+def _score_or_nan(coordinates, labels, **options) -> float:
+    """Gamma, or NaN where the ground truth has fewer than two groups (real data have no
+    complex table, for instance)."""
+    groups = {label for label in labels if label is not None}
+    if len(groups) < 2:
+        return float("nan")
+    return clustering_score(coordinates, labels, **options)
 
 
 @torch.no_grad()
