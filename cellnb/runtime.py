@@ -97,8 +97,10 @@ def default_thread_count(cpu_count: int | None = None, load: float | None = None
     return max(1, cpu_count - int(load + 0.5))
 
 
-def busy_cores(cpu_count: int, interval: float = 0.3) -> float:
-    """How many cores other processes keep busy, from the CPU time used over ``interval`` s."""
+def busy_cores(cpu_count: int, interval: float = 0.3, readings: int = 3) -> float:
+    """How many cores other processes keep busy: the least of ``readings`` measurements of the
+    CPU time used, spread over ``interval`` seconds, so that a process which is just ending (a
+    moment's spike) does not take a core away from a whole chapter."""
     try:
         import psutil
     except ImportError:                      # fall back to the load average
@@ -106,7 +108,8 @@ def busy_cores(cpu_count: int, interval: float = 0.3) -> float:
             return os.getloadavg()[0]
         except (AttributeError, OSError):   # not available on Windows
             return 0.0
-    return psutil.cpu_percent(interval=interval) / 100 * cpu_count
+    least = min(psutil.cpu_percent(interval=interval / readings) for _ in range(readings))
+    return least / 100 * cpu_count
 
 
 def configure_threads(threads: int | None = None) -> int:
