@@ -166,3 +166,15 @@ def test_peak_codes_strongest_is_the_papers_and_specific_skips_shared_background
     assert peak_code(histograms, "C", "specific") == 3
     with pytest.raises(ValueError, match="rule must be"):
         peak_code(histograms, "A", "largest")
+
+
+def test_per_protein_tables_follow_the_label_order_and_masks_follow_the_model_size(crops, data):
+    from cellnb.experiments.cytoself_data import pattern_masks
+
+    complexes = data.per_protein("complex")
+    assert len(complexes) == data.n_classes
+    for label, protein in enumerate(data.proteins):
+        expected = data.metadata.loc[data.metadata.protein == protein, "complex"].iloc[0] or None
+        assert complexes[label] == expected
+    masks = pattern_masks(crops, data.parts["test"], 16)
+    assert masks.shape == (len(data.parts["test"]), 16, 16) and masks.dtype == bool and masks.any()

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
-from cellnb.data.registry import ManualDownloadRequired, dataset_cache_dir, get_dataset
+from cellnb.data.registry import ManualDownloadRequired, candidate_dirs, get_dataset
 from cellnb.data.transforms import minmax_normalize
 from cellnb.data.validation import DataFormatError, check_array
 
@@ -78,17 +78,14 @@ _REDOWNLOAD = ("delete it and download it again (see cellnb.data.registry.descri
 def find_opencell(data_dir=None) -> Path:
     """The folder that holds the OpenCell crops: your own copy, or where the registry keeps it.
 
-    With ``data_dir``: ``<data_dir>/opencell_cytoself/``, then ``<data_dir>/`` itself, as
-    :func:`cellnb.data.registry.fetch` looks for your own copy. Without: the registry's cache,
-    ``<cache>/real/opencell_cytoself/`` (see :func:`cellnb.data.cache.cache_dir`). The first folder
+    The folders :func:`cellnb.data.registry.fetch` searches: with ``data_dir``,
+    ``<data_dir>/opencell_cytoself/`` then ``<data_dir>/`` itself; always, last, the registry's
+    cache ``<cache>/real/opencell_cytoself/`` (see :func:`cellnb.data.cache.cache_dir`). The first folder
     holding files of either layout wins. Nothing is downloaded: if no folder qualifies,
     :class:`~cellnb.data.registry.ManualDownloadRequired` says which files to get, from where,
     and where to put them.
     """
-    if data_dir is not None:
-        folders = [Path(data_dir) / OPENCELL, Path(data_dir)]
-    else:
-        folders = [dataset_cache_dir(OPENCELL)]
+    folders = candidate_dirs(OPENCELL, data_dir)
     for folder in folders:
         if folder.is_dir() and _layouts_present(folder):
             return folder

@@ -342,12 +342,16 @@ def dataset_cache_dir(name: str) -> Path:
     return cache_dir() / "real" / name
 
 
+def candidate_dirs(name: str, data_dir=None) -> list[Path]:
+    """The folders where a file of dataset ``name`` is looked for, in order: ``<data_dir>/<name>``,
+    ``<data_dir>``, then the cache."""
+    folders = [] if data_dir is None else [Path(data_dir) / name, Path(data_dir)]
+    return folders + [dataset_cache_dir(name)]
+
+
 def candidate_paths(name: str, file_name: str, data_dir=None) -> list[Path]:
     """Where :func:`fetch` looks for a file, in order (see the module docstring)."""
-    paths = []
-    if data_dir is not None:
-        paths += [Path(data_dir) / name / file_name, Path(data_dir) / file_name]
-    return paths + [dataset_cache_dir(name) / file_name]
+    return [folder / file_name for folder in candidate_dirs(name, data_dir)]
 
 
 def fetch(name: str, files=None, *, data_dir=None, progress: bool = True) -> dict[str, Path]:

@@ -45,6 +45,13 @@ class CytoselfData:
         positions = torch.from_numpy(self.parts[name])
         return self.images[positions], self.labels[positions]
 
+    def per_protein(self, column: str) -> np.ndarray:
+        """``column``'s value for each trained protein, in label order (None where empty), as
+        identification reports want their complex and class tables."""
+        values = self.metadata.drop_duplicates("protein").set_index("protein")[column].reindex(self.proteins)
+        return np.array([None if value in ("", None) or pd.isna(value) else value for value in values],
+                        dtype=object)
+
     def train_variance(self) -> float:
         """Variance of the training images: the scale of the reconstruction loss (notes §1.2)."""
         return float(self.part("train")[0].var())
@@ -83,7 +90,8 @@ def load_crops(dataset: str, *, atlas_config=None, data_dir=None, max_crops: int
         from ..data.store import read_imageset
         from ..sim import generate_crops
 
-        path = cached_imageset("crops", atlas_config.cache_config(),
+        # The data chapter's cache kind: the same atlas is simulated once for every chapter.
+        path = cached_imageset("atlas-crops", atlas_config.cache_config(),
                                lambda: generate_crops(atlas_config, workers=workers))
         return read_imageset(path)
     if dataset == "opencell":
@@ -121,3 +129,15 @@ def cytoself_data(crops: ImageSet, *, channels: str = "distance", size: int | No
     parts["orphan"] = np.flatnonzero(orphan)
     return CytoselfData(torch.from_numpy(model_inputs(crops, CHANNEL_SETS[channels], size)),
                         torch.from_numpy(labels), metadata, parts, proteins, CHANNEL_SETS[channels])
+
+
+def pattern_masks(crops: ImageSet, positions, size: int) -> np.ndarray | None:
+    """The ground-truth pattern masks of the crops at ``positions``, at the model's input size
+    (nearest neighbour), or None for crops without them (real data)."""
+    if "pattern" not in crops.mask_names:
+        return None
+    masks = crops.mask("pattern")[positions] > 0
+    if masks.shape[-1] != size:
+        masks = torch.nn.functional.interpolate(torch.from_numpy(masks[:, None].astype(np.float32)),
+                                                size=(size, size)).numpy()[:, 0] > 0.5
+    return masks

@@ -68,6 +68,15 @@ def score_representation(train_features: np.ndarray, train_metadata: pd.DataFram
     return scores, coordinates
 
 
+def compare_representations(features: dict, train_metadata: pd.DataFrame, test_metadata: pd.DataFrame,
+                            *, method: str = "umap", seed: int = 0) -> pd.DataFrame:
+    """One row of :func:`score_representation` per named ``(train_features, test_features)``."""
+    rows = {name: score_representation(train, train_metadata, test, test_metadata, method=method,
+                                       seed=seed)[0]
+            for name, (train, test) in features.items()}
+    return pd.DataFrame(rows).T
+
+
 def _score_or_nan(coordinates, labels, **options) -> float:
     """Gamma, or NaN where the ground truth has fewer than two groups (real data have no
     complex table, for instance)."""
