@@ -178,3 +178,27 @@ def test_per_protein_tables_follow_the_label_order_and_masks_follow_the_model_si
         assert complexes[label] == expected
     masks = pattern_masks(crops, data.parts["test"], 16)
     assert masks.shape == (len(data.parts["test"]), 16, 16) and masks.dtype == bool and masks.any()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_training_learns_and_resumes_exactly(data, precision, tmp_path):
+    """The GPU recipe, run on the CPU: autocast, and for fp16 a loss scale that resumes with the run."""
+    config = preset("smoke", n_classes=data.n_classes)
+    settings = TrainSettings(epochs=2, learning_rate=1e-3, batch_size=64, precision=precision)
+    straight, history, _ = train_cytoself(config, data, settings, verbose=False)
+    assert np.isfinite(history.train_loss).all()
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+
+    path = tmp_path / "run.pt"
+    half = TrainSettings(**{**settings.__dict__, "epochs": 1})
+    train_cytoself(config, data, half, checkpoint_path=path, verbose=False)
+    saved = torch.load(path, weights_only=True)["schedulers"]
+    assert list(saved) == (["grad_scaler"] if precision == "fp16" else [])
+    if precision == "fp16":
+        assert saved["grad_scaler"]["scale"] > 1
+    resumed, resumed_history, _ = train_cytoself(config, data, settings, checkpoint_path=path,
+                                                 verbose=False)
+    timing = ["seconds"]
+    pd.testing.assert_frame_equal(history.drop(columns=timing), resumed_history.drop(columns=timing))
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)

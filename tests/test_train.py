@@ -136,17 +136,20 @@ def test_mean_over_batches_weights_each_batch_by_its_size():
 # ------------------------------------------------------------------------------ precision
 
 
-def test_precision_helpers_are_no_ops_on_the_cpu_except_bf16():
+def test_precision_helpers_autocast_on_the_cpu_and_compile_only_on_a_gpu():
     layer = nn.Linear(4, 4)
     x = torch.randn(2, 4)
     with precision_context("cpu", "bf16"):
         assert layer(x).dtype == torch.bfloat16
-    for precision in ("fp32", "fp16"):   # fp16 autocast needs CUDA; the CPU runs fp32 instead
-        with precision_context("cpu", precision):
-            assert layer(x).dtype == torch.float32
-    scaler = grad_scaler("cpu", "fp16")
+    with precision_context("cpu", "fp16"):
+        assert layer(x).dtype == torch.float16
+    with precision_context("cpu", "fp32"):
+        assert layer(x).dtype == torch.float32
     loss = layer(x).sum()
-    assert not scaler.is_enabled() and scaler.scale(loss) is loss
+    assert grad_scaler("cpu", "fp16").scale(loss).item() == pytest.approx(loss.item() * 2 ** 16)
+    for precision in ("fp32", "bf16"):   # bf16 has fp32's range: nothing to scale
+        scaler = grad_scaler("cpu", precision)
+        assert not scaler.is_enabled() and scaler.scale(loss) is loss
     assert maybe_compile(layer) is layer
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
         precision_context("cpu", "fp8")

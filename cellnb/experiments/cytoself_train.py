@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ..data.transforms import random_dihedral_batch
 from ..models.cytoself import Cytoself, CytoselfConfig, LossWeights, cytoself_loss
-from ..train import Trainer, mean_over_batches, precision_context
+from ..train import Trainer, grad_scaler, maybe_compile, mean_over_batches, precision_context
 from .cytoself_data import CytoselfData
 
 # What the per-epoch line shows; the history keeps every term.
@@ -32,7 +32,8 @@ class TrainSettings:
     learning_rate: float = 4e-4       # paper (TF default 1e-4, port README 1e-3)
     lr_patience: int = 3              # Keras 4
     stop_patience: int = 11           # Keras 12
-    precision: str = "fp32"           # bf16 / fp16 on a GPU
+    precision: str = "fp32"           # bf16 / fp16 on a GPU; fp16 adds loss scaling
+    compile: bool = False             # torch.compile on a GPU (ignored on a CPU)
     augment: bool = True
     weights: LossWeights = LossWeights()
 
@@ -45,6 +46,8 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
     torch.manual_seed(seed)   # the same initial weights whether or not a checkpoint exists
     model = Cytoself(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    scaler = grad_scaler(device, settings.precision)
+    network = maybe_compile(model, settings.compile)
     variance = data.train_variance()
     loader_generator = torch.Generator().manual_seed(seed)
     augment_generator = torch.Generator().manual_seed(seed + 1)
@@ -56,7 +59,7 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
     def forward(images, labels):
         images, labels = images.to(device), labels.to(device)
         with precision_context(device, settings.precision):
-            out = model(images)
+            out = network(images)
         total, terms = cytoself_loss(out, images, labels, image_variance=variance,
                                      weights=settings.weights, decoder2_target=config.decoder2_target)
         numbers = {name: float(value.detach()) for name, value in terms.items()}
@@ -72,8 +75,9 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
             images = random_dihedral_batch(images, augment_generator)
         total, numbers = forward(images, labels)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        scaler.scale(total).backward()
+        scaler.step(optimizer)     # skips the step if fp16 gradients overflowed
+        scaler.update()
         return numbers
 
     val_images, val_labels = data.part("val")
@@ -82,7 +86,9 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
     def validate():
         return mean_over_batches(lambda batch: forward(*batch)[1], val_loader)
 
+    # The fp16 loss scale is state an exact resume needs; the other precisions have none.
     trainer = Trainer({"cytoself": model}, {"adam": optimizer},
+                      schedulers={"grad_scaler": scaler} if scaler.is_enabled() else None,
                       generators={"augmentation": augment_generator},
                       checkpoint_path=None if checkpoint_path is None else Path(checkpoint_path),
                       config={"model": config.as_dict(), "training": _plain(settings), "seed": seed,
@@ -95,8 +101,9 @@ def train_cytoself(config: CytoselfConfig, data: CytoselfData, settings: TrainSe
 
 
 def _plain(settings: TrainSettings) -> dict:
-    """The settings a checkpoint must agree with; not ``epochs``: raising it continues a run."""
+    """The settings a checkpoint must agree with: not ``epochs`` (raising it continues a run) and
+    not ``compile`` (the same computation, compiled or not)."""
     values = asdict(settings)
     values["weights"] = asdict(settings.weights)
-    del values["epochs"]
+    del values["epochs"], values["compile"]
     return values
