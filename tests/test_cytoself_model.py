@@ -134,3 +134,14 @@ def test_the_paper_preset_takes_a_training_step():
     optimizer.step()
     assert torch.isfinite(total) and set(terms) >= {"fc1_ce", "fc2_ce", "vq2"}
     assert not torch.equal(before, model.encoder1[0][0].weight)
+
+
+def test_the_model_traces_as_one_graph_for_torch_compile():
+    """torch.compile (the GPU profile's option) failed on the whole model while the code counts
+    used bincount, whose output length depends on the data: every use broke the graph."""
+    config = preset("smoke", n_classes=5)
+    torch.manual_seed(0)
+    explanation = torch._dynamo.explain(Cytoself(config))(
+        torch.rand(2, config.in_channels, config.input_size, config.input_size))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert explanation.graph_count == 1

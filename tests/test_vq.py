@@ -81,3 +81,4 @@ def test_code_histogram_counts_per_image():
 def test_wrong_width_is_refused_with_the_expected_channels(quantizer):
     with pytest.raises(ValueError, match="expected 3 x 4 = 12 channels"):
         quantizer(torch.randn(1, 15, 2, 2))
+

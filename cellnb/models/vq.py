@@ -49,7 +49,8 @@ class Quantized:
 
 def perplexity_of(indices: torch.Tensor, n_codes: int) -> torch.Tensor:
     """exp(-sum p log p) of the code usage p over all vectors: 1 for one code, K for uniform use."""
-    usage = torch.bincount(indices.reshape(-1), minlength=n_codes).float()
+    # A scatter, not bincount: bincount's length depends on the data, which breaks torch.compile's graph.
+    usage = code_histogram(indices.reshape(1, -1), n_codes)[0]
     usage = usage / usage.sum()
     return torch.exp(-(usage * torch.log(usage.clamp_min(1e-12))).sum())
 
