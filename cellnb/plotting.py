@@ -94,6 +94,19 @@ def field_overview(fields, index: int, *, outline: bool = True):
     return fig
 
 
+def category_colours(n: int) -> list[str]:
+    """``n`` distinct hex colours, none grey (grey marks "others"): tab10's nine saturated hues,
+    then tab20's light ones. Plotly's 24-colour palettes hold near-identical pairs (two magentas)
+    that merge classes on a map of a dozen."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    dark, light = colormaps["tab20"].colors[0::2], colormaps["tab20"].colors[1::2]
+    grey = 7   # tab10's grey
+    hues = [c for i, c in enumerate(dark) if i != grey] + [c for i, c in enumerate(light) if i != grey]
+    return [to_hex(hues[i % len(hues)]) for i in range(n)]
+
+
 def embedding_map(coordinates: np.ndarray, metadata: pd.DataFrame, *, color: str = "localization",
                   hover=("protein", "localization", "field"), grey=("mixed", "variable"),
                   title: str = ""):
@@ -103,7 +116,7 @@ def embedding_map(coordinates: np.ndarray, metadata: pd.DataFrame, *, color: str
     frame = metadata.reset_index(drop=True).copy()
     frame["x"], frame["y"] = coordinates[:, 0], coordinates[:, 1]
     categories = [c for c in dict.fromkeys(frame[color].astype(str)) if c not in grey]
-    palette = px.colors.qualitative.Dark24
+    palette = category_colours(len(categories))
     colours = {c: palette[i % len(palette)] for i, c in enumerate(sorted(categories))}
     colours.update({g: "#b0b0b0" for g in grey})
     figure = px.scatter(frame, x="x", y="y", color=frame[color].astype(str),
