@@ -6,9 +6,9 @@ the notebooks in ``notebooks/`` orchestrate it and explain.
 """
 from .chapter import Session, setup
 from .profiles import resolve_profile, select
-from .record import read_metrics, record
+from .record import read_metrics, record, verdict
 from .runtime import resolve_device, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["Session", "setup", "resolve_profile", "select", "record", "read_metrics",
+__all__ = ["Session", "setup", "resolve_profile", "select", "record", "read_metrics", "verdict",
            "resolve_device", "seed_everything", "__version__"]

@@ -4,6 +4,13 @@ import pandas as pd
 import pytest
 import torch
 
+from cellnb.experiments.cytoself_ablation import (
+    PAPER_TABLE,
+    ablation_findings,
+    ablation_table,
+    compare_with_paper,
+    run_ablation,
+)
 from cellnb.experiments.cytoself_data import cytoself_data, load_crops, model_inputs
 from cellnb.experiments.cytoself_eval import score_representation, spectrum_analysis, zero_code
 from cellnb.experiments.cytoself_train import TrainSettings, train_cytoself
@@ -137,7 +144,6 @@ def test_opencell_files_feed_the_same_pipeline_and_train_one_step(tmp_path):
 
 
 def test_ablation_runs_every_variant_and_tabulates_mean_and_sem(crops):
-    from cellnb.experiments.cytoself_ablation import ablation_table, compare_with_paper, run_ablation
 
     config = preset("smoke")
     runs = run_ablation(crops, config, TrainSettings(epochs=1, batch_size=64),
@@ -202,3 +208,21 @@ def test_mixed_precision_training_learns_and_resumes_exactly(data, precision, tm
     pd.testing.assert_frame_equal(history.drop(columns=timing), resumed_history.drop(columns=timing))
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_ablation_findings_read_the_papers_orderings_off_the_table():
+    # Planted: the paper's own Supp. Table 1, as two runs per variant, reproduces every claim.
+    runs = pd.concat([PAPER_TABLE.reset_index().assign(seed=s) for s in (0, 1)], ignore_index=True)
+    table = ablation_table(runs.assign(knn_accuracy=0.5))
+    findings = ablation_findings(runs, table, compare_with_paper(table))
+    assert findings["rank_no_id_class"] == findings["rank_no_id_complex"] == 7 == findings["n_variants"]
+    assert findings["rank_full_class"] == findings["rank_full_complex"] == 1
+    assert findings["n_below_full"] == findings["n_ablations"] == 6
+    assert findings["raw_vs_none"] == "3.17 vs 3.35"
+    assert {findings[k] for k in ("claim_no_id", "claim_full_best", "claim_all_lower",
+                                  "claim_raw_nucleus", "claim_levels")} == {"yes"}
+    # Swap the full model and the no-ID variant: the first three claims fail.
+    swapped = table.rename(index={"full": "no_id_task", "no_id_task": "full"})
+    flipped = ablation_findings(runs, swapped, compare_with_paper(swapped))
+    assert flipped["claim_no_id"] == flipped["claim_full_best"] == flipped["claim_all_lower"] == "no"
+    assert flipped["n_below_full"] == 0

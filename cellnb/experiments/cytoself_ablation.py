@@ -19,6 +19,7 @@ import pandas as pd
 from ..data.imageset import ImageSet
 from ..models.cytoself import ABLATIONS, CytoselfConfig
 from ..models.inference import infer
+from ..record import verdict
 from .cytoself_data import cytoself_data
 from .cytoself_eval import score_representation
 from .cytoself_train import TrainSettings, train_cytoself
@@ -102,3 +103,27 @@ def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:
 def level_correlation(runs: pd.DataFrame) -> float:
     """Pearson r between class- and complex-level Γ over all runs (the paper: 0.977, Fig. 6)."""
     return float(np.corrcoef(runs.gamma_class, runs.gamma_complex)[0, 1])
+
+
+def ablation_findings(runs: pd.DataFrame, table: pd.DataFrame, compared: pd.DataFrame) -> dict:
+    """The numbers and verdicts of the chapter's paper-vs-book table, from :func:`run_ablation`'s
+    runs, their :func:`ablation_table` and its :func:`compare_with_paper`."""
+    ranks = compared[["rank_class_ours", "rank_complex_ours"]]
+    full = table.loc["full", "gamma_class"]
+    others = table.drop(index="full").gamma_class
+    raw, none = table.loc["raw_nucleus", "gamma_class"], table.loc["no_nuclear_channel", "gamma_class"]
+    return {
+        "n_variants": len(table),
+        "n_ablations": len(others),
+        "rank_no_id_class": int(ranks.loc["no_id_task", "rank_class_ours"]),
+        "rank_no_id_complex": int(ranks.loc["no_id_task", "rank_complex_ours"]),
+        "rank_full_class": int(ranks.loc["full", "rank_class_ours"]),
+        "rank_full_complex": int(ranks.loc["full", "rank_complex_ours"]),
+        "n_below_full": int((others < full).sum()),
+        "raw_vs_none": f"{raw:.2f} vs {none:.2f}",
+        "claim_no_id": verdict((ranks.loc["no_id_task"] == len(table)).all()),
+        "claim_full_best": verdict((ranks.loc["full"] == 1).all()),
+        "claim_all_lower": verdict((others < full).all()),
+        "claim_raw_nucleus": verdict(raw < none),
+        "claim_levels": verdict(level_correlation(runs) > 0.8),
+    }
