@@ -30,7 +30,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from cellnb.models import Cytoself, cytoself_loss, preset
+from cellnb.papers.cytoself.model import Cytoself, cytoself_loss, preset
 from cellnb.runtime import resolve_device
 from cellnb.train.precision import maybe_compile, precision_context
 

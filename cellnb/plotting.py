@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .data.transforms import minmax_normalize
+from .sim.catalogue import MULTI_CLASS_KINDS
 
 PROTEIN_COLOUR = np.array([0.1, 1.0, 0.2])   # a GFP-like green
 NUCLEUS_COLOUR = np.array([0.9, 0.2, 0.9])   # Hoechst shown in magenta, readable for most eyes
@@ -108,7 +109,7 @@ def category_colours(n: int) -> list[str]:
 
 
 def embedding_map(coordinates: np.ndarray, metadata: pd.DataFrame, *, color: str = "localization",
-                  hover=("protein", "localization", "field"), grey=("mixed", "variable"),
+                  hover=("protein", "localization", "field"), grey=MULTI_CLASS_KINDS,
                   title: str = ""):
     """An interactive scatter of a 2D embedding, coloured by ``color``; ``grey`` values in grey."""
     import plotly.express as px

@@ -8,50 +8,18 @@ and writes it to a ``metrics.json`` file beside the executed notebook, which the
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from .jsonable import from_plain, to_plain
 
 METRICS_ENV = "CELLNB_METRICS_FILE"
-_TABLE_KEY = "__table__"
 
 
 def metrics_path() -> Path:
     return Path(os.environ.get(METRICS_ENV) or "metrics.json")
-
-
-def _to_json(value):
-    if isinstance(value, pd.DataFrame):
-        return {_TABLE_KEY: json.loads(value.to_json(orient="split"))}
-    if isinstance(value, pd.Series):
-        return _to_json(value.to_frame())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, np.ndarray):
-        return [_to_json(v) for v in value.tolist()]
-    if isinstance(value, (bool, int, str)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    raise TypeError(f"cannot record a value of type {type(value).__name__}; "
-                    "record numbers, strings, lists, dicts or pandas tables")
-
-
-def _from_json(value):
-    if isinstance(value, dict) and _TABLE_KEY in value:
-        split = value[_TABLE_KEY]
-        return pd.DataFrame(split["data"], index=split["index"], columns=split["columns"])
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    return value
 
 
 def _glue(name: str, value, display: bool) -> None:
@@ -77,7 +45,7 @@ def record(name: str, value, *, display: bool = False, path: str | os.PathLike |
     metrics = json.loads(path.read_text()) if path.exists() else {}
     if isinstance(value, np.generic):
         value = value.item()   # the text shows 0.546, not np.float64(0.546)
-    metrics[name] = _to_json(value)
+    metrics[name] = to_plain(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True))
@@ -97,4 +65,4 @@ def read_metrics(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no metrics file at {path}; was the notebook executed with "
                                 "`cellnb run`?")
-    return {k: _from_json(v) for k, v in json.loads(path.read_text()).items()}
+    return from_plain(json.loads(path.read_text()))

@@ -2,7 +2,7 @@
 """Check in a real browser, with the network blocked, that the built book draws its plotly figures.
 
 ``cellnb.display.show_plotly`` writes figures as HTML that calls a global ``Plotly`` object, and
-``cellnb.book_extension`` ships ``plotly.min.js`` in the book's ``_static``. Whether that adds up
+``cellnb.book.extension`` ships ``plotly.min.js`` in the book's ``_static``. Whether that adds up
 to a figure is only visible in a browser: this script opens every page of the built book that
 holds a plotly figure in headless Chromium (all traffic sent to a dead proxy, so nothing can come
 from a CDN), and checks that plotly.js built each figure (its ``plot-container`` and ``main-svg``

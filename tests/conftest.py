@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cellnb.pipeline import run_notebook
+from cellnb.book.pipeline import run_notebook
 from cellnb.record import read_metrics
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cellnb.models.blocks import DepthwiseConv2d, _SmallMapDepthwiseConv
+from cellnb.nn.fast_cpu import DepthwiseConv2d, _SmallMapDepthwiseConv
 
 
 @pytest.mark.parametrize("size, kernel, stride", [(2, 5, 1), (4, 5, 1), (4, 5, 2), (3, 3, 1), (7, 3, 2)])

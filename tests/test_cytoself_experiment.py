@@ -4,17 +4,17 @@ import pandas as pd
 import pytest
 import torch
 
-from cellnb.experiments.cytoself_ablation import (
+from cellnb.papers.cytoself.ablation import (
     PAPER_TABLE,
     ablation_findings,
     ablation_table,
     compare_with_paper,
     run_ablation,
 )
-from cellnb.experiments.cytoself_data import cytoself_data, load_crops, model_inputs
-from cellnb.experiments.cytoself_eval import score_representation, spectrum_analysis, zero_code
-from cellnb.experiments.cytoself_train import TrainSettings, train_cytoself
-from cellnb.models import Cytoself, preset
+from cellnb.papers.cytoself.data import cytoself_data, load_crops, model_inputs
+from cellnb.papers.cytoself.evaluate import score_representation, spectrum_analysis, zero_code
+from cellnb.papers.cytoself.train import TrainSettings, train_cytoself
+from cellnb.papers.cytoself.model import Cytoself, preset
 from cellnb.sim import AtlasConfig, generate_crops
 
 TINY = AtlasConfig(crop_size=32, n_proteins=32, fields_per_protein=4, crops_per_field=5,
@@ -117,7 +117,7 @@ def test_spectrum_analysis_orders_codes_and_builds_a_consensus_per_class(data):
     assert sorted(analysis.order.tolist()) == list(range(64))
     assert orphan in analysis.spectra.index and orphan not in analysis.consensus.index
     assert "mixed" not in analysis.consensus.index and "variable" not in analysis.consensus.index
-    from cellnb.evaluation.spectrum import assign_by_spectrum
+    from cellnb.papers.cytoself.spectrum import assign_by_spectrum
 
     true_class = meta.loc[meta.protein == orphan, "localization"].iloc[0]
     assert assign_by_spectrum(analysis.spectra.loc[orphan], analysis.consensus)[0] == true_class
@@ -164,7 +164,7 @@ def test_ablation_runs_every_variant_and_tabulates_mean_and_sem(crops):
 
 
 def test_peak_codes_strongest_is_the_papers_and_specific_skips_shared_background():
-    from cellnb.experiments.cytoself_eval import peak_code
+    from cellnb.papers.cytoself.evaluate import peak_code
 
     histograms = pd.DataFrame([[50.0, 10, 0, 1], [50, 0, 12, 1], [50, 0, 0, 13]], index=["A", "B", "C"])
     assert peak_code(histograms, "A") == 0              # the background code every protein uses
@@ -175,7 +175,7 @@ def test_peak_codes_strongest_is_the_papers_and_specific_skips_shared_background
 
 
 def test_per_protein_tables_follow_the_label_order_and_masks_follow_the_model_size(crops, data):
-    from cellnb.experiments.cytoself_data import pattern_masks
+    from cellnb.papers.cytoself.data import pattern_masks
 
     complexes = data.per_protein("complex")
     assert len(complexes) == data.n_classes

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cellnb.models import EXITS, Cytoself, LossWeights, cytoself_loss, parameter_counts, preset
+from cellnb.papers.cytoself.model import EXITS, Cytoself, LossWeights, cytoself_loss, parameter_counts, preset
 
 
 @pytest.fixture(scope="module")

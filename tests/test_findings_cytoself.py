@@ -55,7 +55,7 @@ def test_the_chapter_runs_on_files_in_opencells_published_format(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from cellnb.pipeline import run_notebook
+    from cellnb.book.pipeline import run_notebook
     from cellnb.record import read_metrics
     from cellnb.sim import AtlasConfig, generate_crops
 

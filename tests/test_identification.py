@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellnb.evaluation.identification import identification_report
+from cellnb.papers.cytoself.evaluate import identification_report
 
 # Six proteins: 0 and 1 form a complex, 2 and 3 another; 0–3 are nuclear, 4–5 cytoplasmic.
 COMPLEXES = ["A", "A", "B", "B", None, None]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellnb.evaluation.interpretation import change_inside_mask
+from cellnb.papers.cytoself.evaluate import change_inside_mask
 
 
 def _square_mask(size=16, side=4):

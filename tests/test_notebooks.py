@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cellnb.book_extension import colab_url
-from cellnb.pipeline import build_book, notebooks_in_toc, toc_pages
+from cellnb.book.extension import colab_url
+from cellnb.book.pipeline import build_book, notebooks_in_toc, toc_pages
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks_in_toc(REPO / "_toc.yml")

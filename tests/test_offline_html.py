@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cellnb.pipeline import build_book
+from cellnb.book.pipeline import build_book
 
 REPO = Path(__file__).resolve().parents[1]
 

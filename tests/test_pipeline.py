@@ -12,9 +12,9 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from cellnb import cli
-from cellnb.book_extension import colab_url, github_repository
-from cellnb.pipeline import (
+from cellnb.book import cli
+from cellnb.book.extension import colab_url, github_repository
+from cellnb.book.pipeline import (
     REQUIRED_PARAMETERS,
     BookBuildError,
     NotebookExecutionError,
@@ -50,7 +50,7 @@ def test_every_notebook_in_the_notebooks_folder_is_a_chapter():
 def test_the_book_builds_from_executed_copies_with_local_plotly_and_colab_links():
     assert CONFIG["execute"]["execute_notebooks"] == "off"
     assert CONFIG["only_build_toc_files"] is True
-    assert "cellnb.book_extension" in CONFIG["sphinx"]["extra_extensions"]
+    assert "cellnb.book.extension" in CONFIG["sphinx"]["extra_extensions"]
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     github_repository(CONFIG["repository"]["url"])  # raises unless a GitHub repository
 

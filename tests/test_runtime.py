@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import cellnb
-from cellnb import display, profiles, runtime
+from cellnb import display, profiles, progress, runtime
 from cellnb.record import read_metrics, record
 
 
@@ -118,7 +118,7 @@ def test_record_defaults_to_the_metrics_file_of_the_environment(tmp_path, monkey
 def test_record_refuses_odd_names_and_values(tmp_path):
     with pytest.raises(ValueError, match="metric names"):
         record("a b", 1, path=tmp_path / "m.json")
-    with pytest.raises(TypeError, match="cannot record"):
+    with pytest.raises(TypeError, match="cannot be written as JSON"):
         record("f", object(), path=tmp_path / "m.json")
     with pytest.raises(FileNotFoundError, match="cellnb run"):
         read_metrics(tmp_path / "missing.json")
@@ -126,7 +126,7 @@ def test_record_refuses_odd_names_and_values(tmp_path):
 
 def test_headless_progress_prints_one_summary_line(monkeypatch, capsys):
     monkeypatch.setenv("CELLNB_HEADLESS", "1")
-    assert list(display.progress(range(5), desc="work", unit="steps")) == list(range(5))
+    assert list(progress.progress(range(5), desc="work", unit="steps")) == list(range(5))
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("work: 5 steps in")
 

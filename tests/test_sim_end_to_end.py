@@ -2,7 +2,7 @@
 the store round-trips it, and segmentation finds the simulated nuclei."""
 import numpy as np
 
-from cellnb import cli
+from cellnb.book import cli
 from cellnb.data.cache import cached_imageset
 from cellnb.data.segmentation import extract_crops, segment_nuclei
 from cellnb.data.store import ImageSetDataset, read_imageset

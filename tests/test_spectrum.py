@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cellnb.evaluation.spectrum import (
+from cellnb.papers.cytoself.spectrum import (
     assign_by_spectrum,
     cluster_shares,
     code_correlation,

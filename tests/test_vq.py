@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cellnb.models.vq import (
+from cellnb.papers.cytoself.model import (
     VectorQuantizer,
     code_histogram,
     perplexity_of,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cellnb.data.imageset import ImageSet
-from cellnb.data.jsonable import json_default
+from cellnb.jsonable import json_default
 from cellnb.data.store import CorruptImageSetError, check_imageset, write_imageset
 
 DATA_ENV = "CELLNB_DATA"

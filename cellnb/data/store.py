@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
-from cellnb.data.jsonable import json_default
+from cellnb.jsonable import json_default
 from cellnb.data.validation import DataFormatError, open_hdf5
 
 FORMAT_NAME = "cellnb.imageset"

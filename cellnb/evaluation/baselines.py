@@ -15,6 +15,7 @@ from scipy import ndimage
 from sklearn.decomposition import PCA
 
 from ..data.transforms import minmax_normalize
+from ..sim.catalogue import MULTI_CLASS_KINDS
 
 
 def raw_pixel_features(images: np.ndarray, *, n_components: int | None = 50, seed: int = 0,
@@ -116,9 +117,6 @@ def baseline_accuracies(images: np.ndarray, labels, train, test, *, k: int = 10,
                                                     features[test], labels[test], k=k))
             for name, features in representations.items()]
     return pd.DataFrame(rows)
-
-
-MULTI_CLASS_KINDS = ("mixed", "variable")
 
 
 def atlas_hardness(crops, *, test_fraction: float = 0.25, k: int = 10, seed: int = 0) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from ..data.imageset import ImageSet
 from ..data.segmentation import crop_windows
-from ..display import progress
+from ..progress import progress
 from .catalogue import MIXED, VARIABLE, Catalogue, Protein, build_catalogue
 from .geometry import (
     MORPHOLOGIES,

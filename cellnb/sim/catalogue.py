@@ -27,6 +27,9 @@ CLASS_CODES = {
     "centrosome": "CEN", "plasma_membrane": "PMB", "cytoskeleton": "FIB", "nucleolar_rim": "NRM",
 }
 MIXED, VARIABLE = "mixed", "variable"
+# The localisations that are not one class: left out of class-level scores (the paper's grey
+# "others" in cytoself's Fig. 2) and drawn in grey on maps.
+MULTI_CLASS_KINDS = (MIXED, VARIABLE)
 
 # Classes blended by the mixed proteins and split by the variable ones.
 MIXTURES = (("nucleoplasm", "cytoplasm"), ("nucleolus", "cytoplasm"), ("nucleoplasm", "cytoplasm"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from cellnb.data.jsonable import json_default
+from cellnb.jsonable import json_default
 
 from .precision import uncompiled
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from cellnb.display import progress
+from cellnb.progress import progress
 from cellnb.runtime import seed_everything
 
 from .callbacks import BestWeights, EarlyStopping, ReduceLROnPlateau

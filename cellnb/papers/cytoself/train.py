@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..data.transforms import random_dihedral_batch
-from ..models.cytoself import Cytoself, CytoselfConfig, LossWeights, cytoself_loss
-from ..train import Trainer, grad_scaler, maybe_compile, mean_over_batches, precision_context
-from .cytoself_data import CytoselfData
+from ...data.transforms import random_dihedral_batch
+from .model import Cytoself, CytoselfConfig, LossWeights, cytoself_loss
+from ...train import Trainer, grad_scaler, maybe_compile, mean_over_batches, precision_context
+from .data import CytoselfData
 
 # What the per-epoch line shows; the history keeps every term.
 SUMMARY = ("train_loss", "val_loss", "val_reconstruction1", "val_fc2_accuracy", "train_perplexity2",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..plotting import composite, image_grid
+from ...plotting import composite, image_grid
 
 
 def perplexity_curves(histories: dict[str, pd.DataFrame], column: str = "train_perplexity2",
@@ -69,7 +69,7 @@ def spectra_heatmap(consensus: pd.DataFrame, cluster_labels: np.ndarray, order: 
         ax.axvline(bound, color="white", lw=0.6)
     starts = np.concatenate([[0], np.ceil(bounds).astype(int)])
     ends = np.concatenate([np.ceil(bounds).astype(int), [len(ordered)]])
-    from ..evaluation.spectrum import roman
+    from .spectrum import roman
 
     ax.set_xticks((starts + ends - 1) / 2, [roman(int(ordered[s])) for s in starts], fontsize=8)
     ax.set_xlabel("codes in dendrogram order, feature clusters i, ii, ...")

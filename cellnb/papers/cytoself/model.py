@@ -1,10 +1,10 @@
 """cytoself: a two-level VQ-VAE with split quantisation and protein-identification heads.
 
 Kobayashi, Cheveralls, Leonetti & Royer, "Self-supervised deep learning encodes high-resolution
-features of protein subcellular localization" (Nature Methods 2022; preprint text in
-``shared/papers/cytoself.txt``). Architecture as in the paper's Methods and Supp. Fig. 9, checked
-against the TensorFlow code behind its figures (our notes §1.2); where the later PyTorch port
-differs (notes §1.4) the paper is followed and the port's choice is a flag.
+features of protein subcellular localization", Nature Methods 2022. The architecture follows the
+paper's Methods ("Detailed model architecture", "Split quantization", "Global and local
+representations", "Identification pretext task") and Fig. 1b; where the authors' later PyTorch
+port differs, the paper is followed and the port's choice is a flag of :class:`CytoselfConfig`.
 
     x (B, C, S, S) --encoder1--> z1 (B, D1, s1, s1) --vq1--> q1 = local representation
                                   z1 --encoder2--> z2 (B, n*D2, s2, s2) --split vq2--> q2 = global
@@ -12,23 +12,28 @@ differs (notes §1.4) the paper is followed and the port's choice is a flag.
     concat(q1, resize(q2 -> s1)) --decoder1--> x_hat
     fc1(flatten q1), fc2(flatten q2) -> protein-identity logits
 
-``model(x)`` returns everything the loss needs; ``model(x, output_layer="vqvec2")`` stops at
-and returns one named intermediate (the layer-exit API of the cytoself port), which is how every
-analysis in the chapter asks the model for a representation.
+Read top to bottom: the config and its presets, vector quantisation, the encoder blocks
+(EfficientNet-B0's MBConv), the decoders, the model, the loss. ``model(x)`` returns everything the
+loss needs; ``model(x, output_layer="vqvec2")`` stops at one named intermediate (the port's
+layer-exit API), which is how every analysis of the chapter asks the model for a representation.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvBNAct, ResidualDecoder, Stage, efficientnet_stages
-from .vq import IdentityQuantizer, Quantized, VectorQuantizer
+from ...nn.fast_cpu import fast_on_cpu
 
-# EfficientNet-B0 cut in two (notes §1.2): (kernel, channels, repeats, stride, expansion).
+Stage = tuple[int, int, int, int, int]   # kernel, out channels, repeats, stride, expansion
+
+# ------------------------------------------------------------------- configuration and presets
+
+# EfficientNet-B0 cut in two (Methods, "Computational efficiency"; Suppl. Fig. 9): (kernel, channels, repeats, stride, expansion).
 B0_ENCODER1: tuple[Stage, ...] = ((3, 16, 1, 1, 1), (3, 24, 2, 2, 6), (5, 40, 2, 1, 6))
 # The second 112-channel stage strides by 2 (it is 1 in B0) so that 25 -> 13 -> 7 -> 4.
 B0_ENCODER2: tuple[Stage, ...] = ((3, 80, 3, 2, 6), (5, 112, 3, 2, 6), (5, 192, 4, 2, 6),
@@ -105,7 +110,7 @@ def _after_strides(size: int, strides) -> int:
 ABLATIONS = {
     "full": lambda c: c,
     "no_id_task": lambda c: replace(c, heads=()),
-    # Without split, each global vector keeps all n * D2 channels (notes §1.2: "too many dimensions").
+    # Without split, each global vector keeps all n * D2 channels (Methods, "Split quantization").
     "no_split": lambda c: replace(c, global_dim=c.global_channels, global_splits=1),
     "no_vq": lambda c: replace(c, quantize=False),
     "no_decoder": lambda c: replace(c, decoders=False),
@@ -118,16 +123,16 @@ ABLATIONS = {
 PRESETS = {
     # The paper: 100x100 crops, B0 halves, 2048 x 64 codebooks, split 9, 1000-unit heads.
     "paper": CytoselfConfig(),
-    # Notes §4.2's CPU mini model: 32x32 crops, local 8x8x16, global 2x2x(16*4), 128 codes.
+    # A CPU-sized model with the same wiring: 32x32 crops, local 8x8x16, global 2x2x(16*4), 128 codes.
     "cpu": CytoselfConfig(
         input_size=32, stem_channels=16,
         encoder1_stages=((3, 16, 1, 1, 1), (3, 24, 2, 2, 4)),
         encoder2_stages=((3, 40, 2, 2, 4), (3, 64, 1, 2, 4)),
         local_dim=16, global_dim=16, global_splits=4, local_codes=128, global_codes=128,
         decoder_width=32, decoder_min_width=16, residual_units=1, head_hidden=128, n_classes=40),
-    # The official port's small example config (performance_targets.md), for side-by-side speed:
+    # The official PyTorch port's small example configuration, for side-by-side speed:
     # 64x64 input, maps 16x16 / 2x2, 128 x 16 codebooks without split, fc2 only, and the port's
-    # default decoders: as wide as their input, halving at every stage (notes §1.4).
+    # default decoders: as wide as their input, halving at every stage.
     "small": CytoselfConfig(
         input_size=64, encoder1_stages=((3, 16, 1, 1, 1), (3, 24, 2, 2, 6), (5, 40, 2, 1, 6)),
         encoder2_stages=((3, 80, 3, 2, 6), (5, 112, 3, 2, 6), (5, 192, 4, 2, 6), (3, 320, 1, 1, 6)),
@@ -149,9 +154,227 @@ def preset(name: str, **overrides) -> CytoselfConfig:
         raise KeyError(f"unknown cytoself preset {name!r}; choose from {sorted(PRESETS)}") from None
 
 
+# --------------------------------------------------------------------- vector quantisation
+# As in VQ-VAE (van den Oord et al. 2017): the codebook is learned by gradient, not by moving
+# averages. The codebook term ||sg(z) - e||^2 moves codes towards encoder outputs, the commitment
+# term beta * ||z - sg(e)||^2 (beta = 0.25) keeps the encoder near its codes, and the
+# straight-through estimator z + sg(e - z) passes the decoder's and the heads' gradients to the
+# encoder unchanged. *Split quantisation* (Methods, "Split quantization"; Fig. 1c) cuts every
+# C = s * D channel vector into s contiguous D-channel pieces quantised against one shared
+# codebook, so a 4 x 4 x 576 global map gives 4 * 4 * 9 = 144 codes instead of 16.
+
+def split_vectors(z: torch.Tensor, splits: int) -> torch.Tensor:
+    """(B, s*D, H, W) -> (B, s, H, W, D): the D-dim vectors that are quantised, split by split."""
+    batch, channels, height, width = z.shape
+    if channels % splits:
+        raise ValueError(f"{channels} channels cannot be split into {splits} equal parts")
+    return z.view(batch, splits, channels // splits, height, width).permute(0, 1, 3, 4, 2)
+
+
+def unsplit_vectors(vectors: torch.Tensor) -> torch.Tensor:
+    """(B, s, H, W, D) -> (B, s*D, H, W), the exact inverse of :func:`split_vectors`."""
+    batch, splits, height, width, dim = vectors.shape
+    return vectors.permute(0, 1, 4, 2, 3).reshape(batch, splits * dim, height, width)
+
+
+@dataclass
+class Quantized:
+    """What one quantiser returns; every diagnostic comes with the quantised tensor."""
+
+    vectors: torch.Tensor          # (B, s*D, H, W) straight-through quantised map
+    indices: torch.Tensor | None   # (B, s, H, W) code index of every vector (None: no VQ)
+    histogram: torch.Tensor | None  # (B, K) code counts per image, summing to s*H*W
+    codebook_loss: torch.Tensor    # ||sg(z) - e||^2
+    commitment_loss: torch.Tensor  # ||z - sg(e)||^2 (unweighted)
+    loss: torch.Tensor             # codebook_loss + beta * commitment_loss
+    perplexity: torch.Tensor       # exp(entropy of the batch's code usage), in [1, K]
+
+
+def perplexity_of(indices: torch.Tensor, n_codes: int) -> torch.Tensor:
+    """exp(-sum p log p) of the code usage p over all vectors: 1 for one code, K for uniform use."""
+    # A scatter, not bincount: bincount's length depends on the data, which breaks torch.compile's graph.
+    usage = code_histogram(indices.reshape(1, -1), n_codes)[0]
+    usage = usage / usage.sum()
+    return torch.exp(-(usage * torch.log(usage.clamp_min(1e-12))).sum())
+
+
+class VectorQuantizer(nn.Module):
+    """A codebook of ``n_codes`` vectors of ``dim`` channels; ``splits`` pieces per input vector.
+
+    Initialised uniformly in +-sqrt(3/K) (the PyTorch port's choice).
+    """
+
+    def __init__(self, n_codes: int, dim: int, *, splits: int = 1, commitment: float = 0.25):
+        super().__init__()
+        self.n_codes, self.dim, self.splits, self.commitment = n_codes, dim, splits, commitment
+        bound = (3 / n_codes) ** 0.5
+        self.codebook = nn.Parameter(torch.empty(n_codes, dim).uniform_(-bound, bound))
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code (squared Euclidean distance) for each row of ``flat``."""
+        codebook = self.codebook.to(flat.dtype)
+        distances = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t()
+                     + codebook.pow(2).sum(1)[None])
+        return distances.argmin(1)
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        vectors = split_vectors(z, self.splits)                 # (B, s, H, W, D)
+        if vectors.shape[-1] != self.dim:
+            raise ValueError(f"expected {self.splits} x {self.dim} = {self.splits * self.dim} "
+                             f"channels to quantise, got {z.shape[1]}")
+        flat = vectors.reshape(-1, self.dim)
+        # Distances and losses in fp32 even under autocast: argmin over codes is precision-sensitive.
+        flat32 = flat.float()
+        with torch.no_grad():
+            indices = self.nearest(flat32)
+        codes = F.embedding(indices, self.codebook)             # (N, D), gradient to the codebook
+        codebook_loss = F.mse_loss(codes, flat32.detach())
+        commitment_loss = F.mse_loss(flat32, codes.detach())
+        straight_through = flat32 + (codes - flat32).detach()
+        quantized = unsplit_vectors(straight_through.view(vectors.shape)).to(z.dtype)
+        indices = indices.view(vectors.shape[:-1])              # (B, s, H, W)
+        histogram = code_histogram(indices, self.n_codes)
+        return Quantized(quantized, indices, histogram, codebook_loss, commitment_loss,
+                         codebook_loss + self.commitment * commitment_loss,
+                         perplexity_of(indices, self.n_codes))
+
+
+def code_histogram(indices: torch.Tensor, n_codes: int) -> torch.Tensor:
+    """(B, ...) code indices -> (B, K) counts per image, in one scatter (no per-image loop)."""
+    flat = indices.reshape(indices.shape[0], -1)
+    counts = torch.zeros(flat.shape[0], n_codes, device=indices.device)
+    return counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=counts.dtype))
+
+
+class IdentityQuantizer(nn.Module):
+    """The "without vector quantization" ablation: passes vectors through, with zero VQ loss."""
+
+    def __init__(self, n_codes: int = 1, dim: int = 0, *, splits: int = 1, commitment: float = 0.25):
+        super().__init__()
+        self.n_codes, self.dim, self.splits = n_codes, dim, splits
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        zero = z.new_zeros((), dtype=torch.float32)
+        return Quantized(z, None, None, zero, zero, zero, zero + 1)
+
+
+# ----------------------------------------------------------------- encoder and decoder blocks
+# Convolutions are "same"-padded, so a stride of 2 maps n pixels to ceil(n / 2): 100 -> 50 -> 25
+# and 25 -> 13 -> 7 -> 4 as in the paper's maps. The encoders are EfficientNet-B0's mobile
+# inverted bottlenecks (1x1 expansion, depthwise k x k, squeeze-and-excitation, 1x1 projection,
+# residual when the shape allows) with swish (SiLU); the decoders are residual (Suppl. Fig. 9).
+
+class ConvBNAct(nn.Sequential):
+    """Conv (same padding, no bias) -> BatchNorm -> SiLU (or no activation); depthwise when
+    ``groups`` equals the channel count."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, *, groups: int = 1,
+                 activation: bool = True):
+        layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        if activation:
+            layers.append(nn.SiLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gating from globally pooled features (ratio of the block's *input* width)."""
+
+    def __init__(self, channels: int, squeezed: int):
+        super().__init__()
+        self.reduce = nn.Conv2d(channels, squeezed, 1)
+        self.expand = nn.Conv2d(squeezed, channels, 1)
+
+    def forward(self, x):
+        gate = F.adaptive_avg_pool2d(x, 1)
+        return x * torch.sigmoid(self.expand(F.silu(self.reduce(gate))))
+
+
+class MBConv(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expansion: int,
+                 se_ratio: float = 0.25):
+        super().__init__()
+        hidden = cin * expansion
+        layers = [ConvBNAct(cin, hidden, 1)] if expansion != 1 else []
+        layers += [ConvBNAct(hidden, hidden, kernel, stride, groups=hidden),
+                   SqueezeExcite(hidden, max(1, int(cin * se_ratio))),
+                   ConvBNAct(hidden, cout, 1, activation=False)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def efficientnet_stages(cin: int, stages: Sequence[Stage]) -> tuple[nn.Sequential, int]:
+    """MBConv stages; only the first block of a stage strides. Returns (module, out channels)."""
+    blocks = []
+    for kernel, cout, repeats, stride, expansion in stages:
+        for r in range(repeats):
+            blocks.append(MBConv(cin, cout, kernel, stride if r == 0 else 1, expansion))
+            cin = cout
+    return nn.Sequential(*blocks), cin
+
+
+class ResidualUnit(nn.Module):
+    """x + BN(conv3x3(SiLU(BN(conv3x3(x))))), then SiLU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvBNAct(channels, channels, 3),
+                                  ConvBNAct(channels, channels, 3, activation=False))
+
+    def forward(self, x):
+        return F.silu(x + self.body(x))
+
+
+def upsampling_sizes(size_in: int, size_out: int) -> list[int]:
+    """Intermediate sizes from ``size_in`` to ``size_out`` by (about) doubling: 4 -> 7, 13, 25.
+
+    The sizes mirror a stride-2 encoder (25 -> 13 -> 7 -> 4), so a decoder retraces the
+    encoder's maps; there are ceil(log2(out / in)) stages, as in cytoself's decoders.
+    """
+    if size_out <= size_in:
+        return []
+    sizes = [size_out]
+    while math.ceil(sizes[-1] / 2) > size_in:
+        sizes.append(math.ceil(sizes[-1] / 2))
+    return sizes[::-1]
+
+
+class ResidualDecoder(nn.Module):
+    """Entry conv to ``width`` channels, then per stage: resize, residual units, conv halving the
+    width (not below ``min_width``). Ends with a linear 3x3 conv to ``cout`` (``linear_head``)
+    or with BN + SiLU (cytoself's decoder2, whose target is an encoder activation)."""
+
+    def __init__(self, cin: int, cout: int, size_in: int, size_out: int, *, width: int = 64,
+                 min_width: int = 32, residual_units: int = 2, linear_head: bool = True,
+                 upsample_mode: str = "bilinear"):
+        super().__init__()
+        self.sizes, self.mode = upsampling_sizes(size_in, size_out), upsample_mode
+        self.entry = ConvBNAct(cin, width, 3)
+        self.stages = nn.ModuleList()
+        for _ in self.sizes:
+            narrower = max(width // 2, min_width)
+            self.stages.append(nn.Sequential(*[ResidualUnit(width) for _ in range(residual_units)],
+                                             ConvBNAct(width, narrower, 3)))
+            width = narrower
+        self.head = (nn.Conv2d(width, cout, 3, padding=1) if linear_head
+                     else ConvBNAct(width, cout, 3))
+
+    def forward(self, x):
+        x = self.entry(x)
+        for size, stage in zip(self.sizes, self.stages):
+            x = stage(F.interpolate(x, size=(size, size), mode=self.mode,
+                                    **({"align_corners": False} if self.mode == "bilinear" else {})))
+        return self.head(x)
+
+
+# ------------------------------------------------------------------------------- the model
+
 class IdentificationHead(nn.Sequential):
     """Flatten -> Linear(hidden) -> ReLU -> Dropout -> Linear(classes): the paper's 2-layer
-    perceptron, dropout after the hidden layer as in the TF code (notes §1.2)."""
+    perceptron, dropout after the hidden layer as in the authors' TensorFlow code."""
 
     def __init__(self, inputs: int, hidden: int, classes: int, dropout: float):
         super().__init__(nn.Flatten(), nn.Linear(inputs, hidden), nn.ReLU(inplace=True),
@@ -192,9 +415,7 @@ class Cytoself(nn.Module):
         inputs = {"fc1": c.local_dim * c.local_size ** 2, "fc2": c.global_channels * c.global_size ** 2}
         self.heads = nn.ModuleDict({name: IdentificationHead(inputs[name], c.head_hidden, c.n_classes,
                                                              c.head_dropout) for name in c.heads})
-        # Channels-last weights and maps: oneDNN's and cuDNN's faster layout (on 2 CPU cores the
-        # paper preset trains 1.3x faster), and the one DepthwiseConv2d's fast gradient needs.
-        self.to(memory_format=torch.channels_last)
+        fast_on_cpu(self)   # channels-last and a faster depthwise gradient; same parameters
 
     def forward(self, x: torch.Tensor, output_layer: str | None = None):
         c = self.config
@@ -203,7 +424,7 @@ class Cytoself(nn.Module):
                              f"got {tuple(x.shape)}")
         if output_layer is not None and output_layer not in EXITS:
             raise ValueError(f"unknown output_layer {output_layer!r}; choose from {EXITS}")
-        z1 = self.encoder1(x.contiguous(memory_format=torch.channels_last))   # (B, D1, s1, s1)
+        z1 = self.encoder1(x)                                   # (B, D1, s1, s1)
         if output_layer == "encoder1":
             return z1
         local = self.vq1(z1)
@@ -250,9 +471,11 @@ def _exit(quantized: Quantized, name: str):
     return value
 
 
+# -------------------------------------------------------------------------------- the loss
+
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms; all 1 in the paper's code (notes §1.2)."""
+    """Weights of the loss terms; all 1 in the authors' code."""
 
     reconstruction1: float = 1.0     # image MSE / variance of the training images
     reconstruction2: float = 1.0     # MSE(z1_hat, z1)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.imageset import ImageSet
-from ..data.splits import grouped_split
-from ..data.transforms import minmax_normalize
+from ...data.imageset import ImageSet
+from ...data.splits import grouped_split
+from ...data.transforms import minmax_normalize
 
 # Input channels of each variant; intensities are min-max scaled per crop, the distance map is
 # kept as it is (already divided by the crop size, about [-1, 1]).
@@ -86,16 +86,16 @@ def load_crops(dataset: str, *, atlas_config=None, data_dir=None, max_crops: int
     :mod:`cellnb.data.opencell`) and keeps a random ``max_crops`` of them.
     """
     if dataset == "synthetic":
-        from ..data.cache import cached_imageset
-        from ..data.store import read_imageset
-        from ..sim import generate_crops
+        from ...data.cache import cached_imageset
+        from ...data.store import read_imageset
+        from ...sim import generate_crops
 
         # The data chapter's cache kind: the same atlas is simulated once for every chapter.
         path = cached_imageset("atlas-crops", atlas_config.cache_config(),
                                lambda: generate_crops(atlas_config, workers=workers))
         return read_imageset(path)
     if dataset == "opencell":
-        from ..data.opencell import OpenCellCrops
+        from ...data.opencell import OpenCellCrops
 
         reader = OpenCellCrops(data_dir, channels=("protein", "nucleus", "nuclear_distance"))
         indices = np.arange(len(reader))

@@ -11,7 +11,7 @@ Two things Jupyter Book does not do on its own:
   Colab opens the source notebook rather than the executed copy, so a reader starts from the
   parameters cell with no stale outputs.
 
-Enabled in ``_config.yml`` with ``sphinx: extra_extensions: [cellnb.book_extension]``.
+Enabled in ``_config.yml`` with ``sphinx: extra_extensions: [cellnb.book.extension]``.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _repository(app) -> tuple[str, str, str]:
     if not url:
         from sphinx.errors import ExtensionError
 
-        raise ExtensionError("cellnb.book_extension needs repository.url in _config.yml "
+        raise ExtensionError("cellnb.book.extension needs repository.url in _config.yml "
                              "(for example https://github.com/cellnb/cellnb) to link chapters "
                              "to Colab")
     return url, options.get("repository_branch") or "main", options.get("path_to_docs") or ""

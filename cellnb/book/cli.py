@@ -1,6 +1,6 @@
 """The ``cellnb`` command: run a chapter, build the book, simulate a data set.
 
-``cellnb run NOTEBOOK`` and ``cellnb book`` are thin wrappers around :mod:`cellnb.pipeline`;
+``cellnb run NOTEBOOK`` and ``cellnb book`` are thin wrappers around :mod:`cellnb.book.pipeline`;
 ``cellnb sim`` writes a synthetic atlas to disk. Its options are generated from the fields of
 ``cellnb.sim.AtlasConfig``, so a new simulator setting is a command-line option without touching
 this file; the simulator is imported only when ``sim`` runs, so ``run`` and ``book`` never pay for
@@ -116,7 +116,7 @@ def _add_sim(subparsers, config_class=None) -> None:
 
 def build_parser(config_class=None) -> argparse.ArgumentParser:
     """The argument parser; ``config_class`` (``AtlasConfig``) adds the ``sim`` options."""
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="cellnb", description="Run the chapters of the cellnb book and build it.")

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.imageset import ImageSet
-from ..models.cytoself import ABLATIONS, CytoselfConfig
-from ..models.inference import infer
-from ..record import verdict
-from .cytoself_data import cytoself_data
-from .cytoself_eval import score_representation
-from .cytoself_train import TrainSettings, train_cytoself
+from ...data.imageset import ImageSet
+from .model import ABLATIONS, CytoselfConfig
+from ...nn.inference import infer
+from ...record import verdict
+from .data import cytoself_data
+from .evaluate import score_representation
+from .train import TrainSettings, train_cytoself
 
 # The input channels each variant sees (the rest see protein + nuclear distance).
 VARIANT_CHANNELS = {"no_nuclear_channel": "protein", "raw_nucleus": "raw_nucleus"}

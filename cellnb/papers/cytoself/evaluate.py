@@ -4,22 +4,26 @@
   ("organelle") level and at complex level (notes §3, Fig. 2 and Supp. Table 1), and the k-NN
   localisation accuracy fitted on training crops (notes §4.4).
 * :func:`spectrum_analysis` - Fig. 4's feature spectra and their class consensus.
-* :func:`zero_code` - Fig. 5's feature interpretation: decode with every local vector of one code
-  set to zero and see where the image changes.
+* :func:`identification_report` - how well the identification pretext task does, and whether its
+  mistakes stay inside complexes (whose members share a localisation and cannot be told apart).
+* :func:`zero_code`, :func:`change_inside_mask`, :func:`zeroing_table` - Fig. 5's feature
+  interpretation: decode with every local vector of one code set to zero, see where the image
+  changes, and score how much of the change falls inside the pattern's ground-truth mask.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..evaluation.baselines import MULTI_CLASS_KINDS
-from ..evaluation.clustering import clustering_score
-from ..evaluation.embedding import two_dimensional
-from ..evaluation.knn import knn_accuracy
-from ..evaluation.spectrum import (
+from ...evaluation.clustering import clustering_score
+from ...evaluation.embedding import two_dimensional
+from ...evaluation.knn import knn_accuracy
+from ...sim.catalogue import MULTI_CLASS_KINDS
+from .spectrum import (
     code_correlation,
     consensus_spectra,
     feature_clusters,
@@ -159,8 +163,6 @@ def zeroing_table(model, images: torch.Tensor, metadata: pd.DataFrame, masks: np
     Returns one row per class (code, energy fraction inside the mask, the mask's area fraction,
     their ratio "enrichment") and, per class, the crops and both reconstructions for plotting.
     """
-    from ..evaluation.interpretation import change_inside_mask
-
     rows, examples = [], {}
     classes = [c for c in class_labels(metadata) if c is not None]
     for name in sorted(set(classes)):
@@ -172,3 +174,132 @@ def zeroing_table(model, images: torch.Tensor, metadata: pd.DataFrame, masks: np
         rows.append(dict(localization=name, protein=protein, code=code, **change))
         examples[name] = (members, reconstruction, altered)
     return pd.DataFrame(rows), examples
+
+
+# ------------------------------------------------------------------- identification
+
+def identification_report(scores: np.ndarray, true_ids, *, complexes=None, classes=None,
+                          top_k: int = 5) -> dict:
+    """Top-1 / top-k accuracy, chance levels, and where the top-1 mistakes fall.
+
+    ``scores`` is (n_crops, n_ids): logits or probabilities (only their order matters); column
+    i is protein ID i, and ``true_ids`` holds each crop's ID. ``complexes`` and ``classes`` give
+    the complex and the localisation class of every ID: an array of length n_ids, or a mapping
+    {id: label}; a missing label (None/NaN, or an ID absent from the mapping) never matches.
+
+    Always returned: ``top1``, ``top{k}``, ``chance_top1`` = 1/n_ids, ``chance_top{k}`` =
+    k/n_ids, ``n_crops``, ``n_wrong``. With ``complexes``: ``share_wrong_same_complex`` (the
+    fraction of wrong top-1 predictions that name another member of the true complex),
+    ``within_complex_top1`` (among crops of a protein in a complex of >= 2 members whose top-1
+    prediction stays in that complex, the fraction exactly right) and ``within_complex_chance``
+    (the mean 1/size over those crops). With ``classes``: ``share_wrong_same_class``. A share
+    without any crop to average over is NaN.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    true_ids = np.asarray(true_ids).astype(int)
+    if scores.ndim != 2 or len(scores) != len(true_ids):
+        raise ValueError(f"expected scores of shape (n_crops, n_ids) with one true ID per crop, "
+                         f"got scores {scores.shape} and {len(true_ids)} IDs")
+    n_ids = scores.shape[1]
+    if true_ids.size and (true_ids.min() < 0 or true_ids.max() >= n_ids):
+        raise ValueError(f"true IDs must index the {n_ids} score columns, got values from "
+                         f"{true_ids.min()} to {true_ids.max()}")
+    k = min(top_k, n_ids)
+    ranked = np.argsort(-scores, axis=1, kind="stable")
+    predicted = ranked[:, 0]
+    wrong = predicted != true_ids
+    report = {
+        "top1": _mean(~wrong),
+        f"top{top_k}": _mean((ranked[:, :k] == true_ids[:, None]).any(1)),
+        "chance_top1": 1 / n_ids,
+        f"chance_top{top_k}": k / n_ids,
+        "n_crops": len(true_ids),
+        "n_wrong": int(wrong.sum()),
+    }
+    if complexes is not None:
+        complex_of = _labels_per_id(complexes, n_ids, "complexes")
+        same_complex = _same(complex_of, predicted, true_ids)
+        report["share_wrong_same_complex"] = _mean(same_complex[wrong])
+        sizes = pd.Series(complex_of).value_counts()  # missing labels are not counted
+        size = pd.Series(complex_of[true_ids]).map(sizes).fillna(1).to_numpy()
+        in_complex = (size >= 2) & (same_complex | ~wrong)
+        report["within_complex_top1"] = _mean(~wrong[in_complex])
+        report["within_complex_chance"] = _mean(1 / size[in_complex])
+    if classes is not None:
+        class_of = _labels_per_id(classes, n_ids, "classes")
+        report["share_wrong_same_class"] = _mean(_same(class_of, predicted, true_ids)[wrong])
+    return report
+
+
+def _labels_per_id(labels, n_ids: int, name: str) -> np.ndarray:
+    if isinstance(labels, Mapping | pd.Series):
+        return np.array([labels.get(i) for i in range(n_ids)], dtype=object)
+    labels = np.asarray(labels, dtype=object)
+    if len(labels) != n_ids:
+        raise ValueError(f"`{name}` must give a label for each of the {n_ids} IDs, got {len(labels)}")
+    return labels
+
+
+def _same(label_of: np.ndarray, predicted: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
+    known = ~pd.isna(label_of)
+    return known[predicted] & known[true_ids] & (label_of[predicted] == label_of[true_ids])
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+# ------------------------------------------------------------------- interpretation (Fig. 5)
+
+def change_inside_mask(reference: np.ndarray, altered: np.ndarray, mask: np.ndarray, *,
+                       per_image: bool = False) -> dict:
+    """Where does ``altered`` differ from ``reference``? Energy inside ``mask`` vs the mask's area.
+
+    Shapes: images are (H, W), a batch (N, H, W), or a batch of multi-channel images
+    (N, C, H, W); a 3-D array is always read as a batch, so pass a single multi-channel image as
+    (1, C, H, W). ``mask`` is (H, W), shared by every image, or (N, H, W), one per image; it is
+    applied to every channel.
+
+    The change energy is the sum of squared differences (over pixels and channels). Returns:
+
+    - ``fraction_inside``: energy inside the mask / total energy (1 if the change is confined to
+      the mask; equal to the area fraction if the change is uniform);
+    - ``area_fraction``: pixels inside the mask / all pixels;
+    - ``enrichment``: fraction_inside / area_fraction (1 means "no better than anywhere";
+      the largest possible value is 1 / area_fraction).
+
+    With no change at all (total energy 0) ``fraction_inside`` and ``enrichment`` are NaN: there
+    is nothing to localise. With an empty mask ``enrichment`` is NaN. The numbers pool the whole
+    batch (an image that changes more weighs more); ``per_image=True`` returns arrays of N values.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    altered = np.asarray(altered, dtype=np.float64)
+    mask = np.asarray(mask).astype(bool)
+    if reference.shape != altered.shape:
+        raise ValueError(f"reference {reference.shape} and altered {altered.shape} images differ in shape")
+    if reference.ndim == 2:
+        reference, altered = reference[None], altered[None]
+    if reference.ndim == 3:
+        reference, altered = reference[:, None], altered[:, None]
+    if reference.ndim != 4:
+        raise ValueError(f"expected images of shape (H, W), (N, H, W) or (N, C, H, W), got {reference.shape}")
+    n, _, height, width = reference.shape
+    if mask.shape not in ((height, width), (n, height, width)):
+        raise ValueError(f"expected a mask of shape {(height, width)} or {(n, height, width)}, "
+                         f"got {mask.shape}")
+    mask = np.broadcast_to(mask, (n, height, width))
+
+    energy = ((altered - reference) ** 2).sum(1)  # (N, H, W), summed over channels
+    inside = (energy * mask).sum((1, 2))
+    total = energy.sum((1, 2))
+    area = mask.sum((1, 2)).astype(np.float64)
+    if not per_image:
+        inside, total, area = inside.sum(keepdims=True), total.sum(keepdims=True), area.sum(keepdims=True)
+    area_fraction = area / (height * width * (n if not per_image else 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction_inside = np.where(total > 0, inside / total, np.nan)
+        enrichment = np.where(area_fraction > 0, fraction_inside / area_fraction, np.nan)
+    result = dict(fraction_inside=fraction_inside, area_fraction=area_fraction, enrichment=enrichment)
+    if per_image:
+        return result
+    return {name: float(value[0]) for name, value in result.items()}

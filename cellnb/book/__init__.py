@@ -1,0 +1,5 @@
+"""Book tooling: the papermill pipeline that executes chapters (:mod:`.pipeline`), the ``cellnb``
+command (:mod:`.cli`) and the Sphinx extension of the rendered book (:mod:`.extension`).
+
+Nothing in the science layers imports this package; it imports them only to run notebooks.
+"""
