@@ -8,12 +8,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .chapter import Session, setup
 from .profiles import resolve_profile, select
-from .record import read_metrics, record, verdict
+from .record import read_metrics, record
 from .runtime import resolve_device, seed_everything
 
 try:
     __version__ = version("cellnb")
 except PackageNotFoundError:   # imported from a source tree that was never installed
     __version__ = "0+unknown"
-__all__ = ["Session", "setup", "resolve_profile", "select", "record", "read_metrics", "verdict",
+__all__ = ["Session", "setup", "resolve_profile", "select", "record", "read_metrics",
            "resolve_device", "seed_everything", "__version__"]

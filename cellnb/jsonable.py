@@ -6,12 +6,15 @@ back as a table.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 TABLE_KEY = "__table__"
+KEY_LENGTH = 16   # hex digits of SHA-256: 64 bits, ample for the handful of configs per kind
 
 
 def to_plain(value):
@@ -23,7 +26,6 @@ def to_plain(value):
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
-        import json
         return {TABLE_KEY: json.loads(value.to_json(orient="split"))}
     if isinstance(value, pd.Series):
         return to_plain(value.to_frame())
@@ -63,3 +65,21 @@ def json_default(value):
         return to_plain(value)
     raise TypeError(f"{value!r} ({type(value).__name__}) cannot be written as JSON; use numbers, "
                     "strings, bools, None, lists or dicts with string keys")
+
+
+def canonical_json(config: dict) -> str:
+    """``config`` as JSON with sorted keys and no whitespace: equal configs give equal text.
+
+    NumPy scalars and arrays are converted to the Python numbers and lists they hold, so a config
+    built with numpy values hashes like the same config written by hand. Tuples become lists.
+    """
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), default=json_default,
+                          ensure_ascii=True, allow_nan=True)
+    except TypeError as error:
+        raise TypeError(f"config value has no canonical JSON form: {error}") from None
+
+
+def config_key(config: dict) -> str:
+    """A short hash that is stable across runs, machines and key orders for ``config``."""
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_LENGTH]

@@ -127,3 +127,82 @@ def embedding_map(coordinates: np.ndarray, metadata: pd.DataFrame, *, color: str
     figure.update_layout(legend_title_text=color, xaxis_title="", yaxis_title="",
                          height=520, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def montage(images, *, ncols: int | None = None, gap: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Tile equally sized 2-D (or RGB) images into one array, ``ncols`` per row, ``gap`` pixels
+    of ``fill`` between them: one picture for a plotly trace, which draws one image each."""
+    images = [np.asarray(image, dtype=np.float32) for image in images]
+    if not images:
+        raise ValueError("montage needs at least one image")
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    height, width = images[0].shape[:2]
+    canvas = np.full((nrows * (height + gap) - gap, ncols * (width + gap) - gap,
+                      *images[0].shape[2:]), fill, np.float32)
+    for index, image in enumerate(images):
+        row, col = divmod(index, ncols)
+        canvas[row * (height + gap):row * (height + gap) + height,
+               col * (width + gap):col * (width + gap) + width] = image
+    return canvas
+
+
+def image_selector(panels: dict, *, bars: dict | None = None, control: str = "dropdown",
+                   titles: dict | None = None, bar_title: str = "", height: int = 420):
+    """A plotly figure that switches between precomputed pictures with a dropdown or a slider.
+
+    ``panels`` maps each choice's label to one image (2-D grey, or RGB in [0, 1]); ``bars``, if
+    given, maps the same labels to a ``pd.Series`` drawn as a bar chart beside it; ``titles`` to
+    the figure title shown for that choice. Every choice is a trace made visible by the control,
+    so the figure works in the static book, offline, with no kernel: the book's stand-in for a
+    live widget (latent traversals use ``control="slider"``).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if control not in ("dropdown", "slider"):
+        raise ValueError(f"control must be 'dropdown' or 'slider', got {control!r}")
+    labels = list(panels)
+    if bars is not None and set(bars) != set(labels):
+        raise ValueError("bars must have one series per panel label")
+    columns = 2 if bars is not None else 1
+    figure = make_subplots(rows=1, cols=columns, column_widths=[0.55, 0.45][:columns],
+                           horizontal_spacing=0.08)
+    for index, label in enumerate(labels):
+        image = np.clip(np.asarray(panels[label], dtype=np.float32), 0, 1)
+        if image.ndim == 2:
+            trace = go.Heatmap(z=image[::-1], colorscale="gray", showscale=False, zmin=0, zmax=1,
+                               hoverinfo="skip", visible=index == 0)
+        else:
+            trace = go.Image(z=(image * 255).astype(np.uint8), hoverinfo="skip", visible=index == 0)
+        figure.add_trace(trace, row=1, col=1)
+        if bars is not None:
+            series = bars[label]
+            figure.add_trace(go.Bar(x=[str(i) for i in series.index], y=series.to_numpy(),
+                                    marker_color="#444", visible=index == 0,
+                                    hovertemplate="%{x}: %{y:.3g}<extra></extra>"), row=1, col=2)
+    per_choice = columns
+    titles = titles or {}
+
+    def visibility(index):
+        shown = [False] * (len(labels) * per_choice)
+        shown[index * per_choice:(index + 1) * per_choice] = [True] * per_choice
+        return [{"visible": shown}, {"title.text": titles.get(labels[index], str(labels[index]))}]
+
+    if control == "dropdown":
+        figure.update_layout(updatemenus=[dict(
+            buttons=[dict(label=str(label), method="update", args=visibility(i))
+                     for i, label in enumerate(labels)],
+            direction="down", x=0, xanchor="left", y=1.18, yanchor="top")])
+    else:
+        figure.update_layout(sliders=[dict(
+            active=0, pad=dict(t=30), currentvalue=dict(prefix=""),
+            steps=[dict(label=str(label), method="update", args=visibility(i))
+                   for i, label in enumerate(labels)])])
+    figure.update_xaxes(visible=False, row=1, col=1)
+    figure.update_yaxes(visible=False, scaleanchor="x", row=1, col=1)
+    if bars is not None:
+        figure.update_xaxes(title_text=bar_title, showticklabels=False, row=1, col=2)
+    figure.update_layout(title=titles.get(labels[0], str(labels[0])), height=height,
+                         margin=dict(l=10, r=10, t=90, b=10), showlegend=False)
+    return figure

@@ -54,11 +54,6 @@ def record(name: str, value, *, display: bool = False, path: str | os.PathLike |
     return value
 
 
-def verdict(holds) -> str:
-    """The "reproduced?" column of a paper-vs-book table: "yes" or "no"."""
-    return "yes" if bool(holds) else "no"
-
-
 def read_metrics(path: str | os.PathLike) -> dict:
     """Read a metrics file written by :func:`record`; tables come back as DataFrames."""
     path = Path(path)

@@ -1,4 +1,4 @@
-"""The identification report (cytoself §4.4 item 2): accuracy, chance, and where mistakes fall."""
+"""The identification report (cytoself's pretext task): accuracy, chance, and where mistakes fall."""
 import numpy as np
 import pytest
 
@@ -47,6 +47,15 @@ def test_where_the_mistakes_fall():
     # Crops whose top-1 stays inside their complex: the three confusions and the correct 1→1.
     assert report["within_complex_top1"] == pytest.approx(1 / 4)
     assert report["within_complex_chance"] == pytest.approx(1 / 2)
+    # By chance a wrong answer names one of the (size - 1) partners among the 5 other IDs:
+    # 1/5 for the wrong crops of proteins 0, 0, 2, 2, and 0 for protein 4 (no complex).
+    assert report["chance_wrong_same_complex"] == pytest.approx((4 * 1 / 5 + 0) / 5)
+
+
+def test_chance_share_grows_with_the_complex():
+    complexes = ["A"] * 4 + [None] * 6            # a complex of 4 among 10 proteins
+    report = identification_report(np.eye(10)[[9]], [0], complexes=complexes)
+    assert report["chance_wrong_same_complex"] == pytest.approx(3 / 9)
 
 
 def test_labels_may_be_given_as_a_mapping():

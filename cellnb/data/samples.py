@@ -1,6 +1,6 @@
 """Small real fluorescence images that install from PyPI, for testing real-data code paths offline.
 
-No registry package ships the papers' datasets (see ``notes/real_pixels.md``), but a few wheels
+No registry package ships the papers' datasets, but a few wheels
 carry real microscopy fields with ground truth. They are far too small to train on; they check
 that segmentation, crop extraction and readers behave on real pixels, without network access.
 The packages are installed with ``--no-deps`` and never imported: only their data files are read.
@@ -41,8 +41,7 @@ def dsb2018_nuclei() -> tuple[np.ndarray, np.ndarray]:
     """One real 512x512 nuclei field from the 2018 Data Science Bowl (CC0) and its instance mask.
 
     Shipped in ``stardist==0.9.2`` as ``stardist/data/images/{img2d,mask2d}.tif``: a uint16
-    fluorescence image and a uint16 label image with 125 hand-annotated nuclei
-    (``notes/real_pixels.md``).
+    fluorescence image and a uint16 label image with 125 hand-annotated nuclei (DSB2018, CC0).
     """
     import tifffile
 

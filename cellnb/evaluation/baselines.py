@@ -3,9 +3,9 @@
 - raw pixels (optionally PCA-reduced);
 - a handful of hand-crafted intensity and texture features, in the spirit of the CellProfiler
   measurements the papers compare against;
-- a randomly initialised CNN with global max-pooling. The paired-cell-inpainting notes (§4.4)
-  found that on an easy generator a *random* encoder already scores 0.995, so a benchmark on
-  which it is near ceiling cannot show that training does anything.
+- a randomly initialised CNN with global max-pooling. Random encoders are a strong baseline
+  (paired cell inpainting reports one in Table 1): on an easy generator a *random* encoder
+  scores near ceiling, and a benchmark on which it does cannot show that training does anything.
 """
 from __future__ import annotations
 

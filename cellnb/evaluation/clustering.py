@@ -6,9 +6,8 @@ How well do the points of each ground-truth class (an organelle, or a protein co
     Γ = σ*({μ*(C_j)}_j) / μ*({σ*(C_j)}_j)
 
 μ* is a robust mean (a median) and σ* a robust standard deviation "computed using medians"
-(notes/cytoself.md §3, "Clustering score (exact definition)"). The paper gives no formula for σ*
-of a set of m-D points; we use the one the notes recommend, which reduces to the official code's
-per-class size:
+(Methods, "Clustering score"). The paper gives no formula for σ* of a set of m-D points; we use
+the following, which reduces to the official code's per-class size:
 
 - centroid of class j = coordinate-wise median of its points;
 - σ*(C_j) = median Euclidean distance of its points to that centroid (the class's *spread*);
@@ -16,7 +15,7 @@ per-class size:
 - numerator σ* = median Euclidean distance of the class centroids to *their* coordinate-wise median.
 
 ``variant="official"`` reproduces what ``cytoself/analysis/utils/cluster_score.py`` computes
-(notes §3 and §5.4 item 6): the same centroids and denominator, but the numerator is
+(the cytoself repository): the same centroids and denominator, but the numerator is
 ``np.std(centroids)`` of the flattened (k × m) array. That is a plain, non-robust standard
 deviation which pools the x and y values, so it also measures the gap between the mean x and the
 mean y of the centroids: translating one UMAP axis relative to the other (which changes nothing
@@ -49,7 +48,7 @@ CENTROIDS = ("coordinate", "geometric")
 
 def clustering_score(points: np.ndarray, labels, *, exclude: Iterable | None = None,
                      variant: str = "paper", centroid: str = "coordinate", min_size: int = 2) -> float:
-    """Γ of ``points`` (n × m, e.g. UMAP coordinates) partitioned by ``labels`` (notes §3, §6 item 17).
+    """Γ of ``points`` (n × m, e.g. UMAP coordinates) partitioned by ``labels``.
 
     ``variant="paper"`` is the robust score of the Methods; ``variant="official"`` pools x and y in
     a plain ``np.std`` of the centroids, as the published code does (see the module docstring).

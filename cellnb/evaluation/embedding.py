@@ -1,8 +1,8 @@
 """Two-dimensional maps of representations, as the papers draw them.
 
 cytoself's atlas is a UMAP with umap-learn's defaults (15 neighbours, min_dist 0.1, Euclidean;
-notes §3, Fig. 2); a fixed ``random_state`` makes it repeatable (umap-learn then runs on one
-thread). PCA is the fast stand-in for smoke runs.
+Methods, "Dimensionality reduction and clustering"; Fig. 2); a fixed ``random_state`` makes it
+repeatable (umap-learn then runs on one thread). PCA is the fast stand-in for smoke runs.
 """
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ from .atlas import (
 )
 from .catalogue import Catalogue, Protein, build_catalogue
 from .patterns import BASE_CLASSES, PATTERNS, RARE_CLASS
+from .profiles import ATLAS_SIZES, DATA_CHAPTER, atlas_config, data_chapter_settings
 
-__all__ = ["AtlasConfig", "generate_crops", "generate_fields", "render_field", "measure_throughput",
+__all__ = ["ATLAS_SIZES", "DATA_CHAPTER", "atlas_config", "data_chapter_settings", "AtlasConfig",
+           "generate_crops", "generate_fields", "render_field", "measure_throughput",
            "Catalogue", "Protein", "build_catalogue", "PATTERNS", "BASE_CLASSES", "RARE_CLASS",
            "CROP_CHANNELS", "FIELD_CHANNELS"]

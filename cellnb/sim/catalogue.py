@@ -1,7 +1,8 @@
 """The protein catalogue: which proteins exist, where each localises, and what makes it unique.
 
 Besides ordinary single-localisation proteins, the catalogue holds the cases the papers' analyses
-are about (cytoself notes §4.3, paired-cell-inpainting notes §4.4):
+are about (cytoself's complexes, Fig. 3; paired cell inpainting's mixed and variable proteins,
+Figs. 5 and 6):
 
 - **complexes**: groups of proteins generated with *identical* parameters, so no model can tell
   them apart; they should co-cluster and confuse each other in identification;

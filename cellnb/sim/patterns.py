@@ -6,9 +6,10 @@ leakage) and a renderer that turns a cell's layers and those parameters into a d
 with fresh per-cell randomness. The density is the protein's concentration before imaging
 (no blur, no noise), scaled so that its bright parts are about 1.
 
-The classes follow the organelle-level ground truth of cytoself Fig. 2 (notes §4.3) and the
-protein classes of the paired-cell-inpainting benchmark (notes §4.4), plus plasma membrane,
-centrosome, cytoskeleton and a rare nucleolar-rim class (the PCI notes' MKI67 analogue).
+The classes follow the organelle-level ground truth of cytoself's Fig. 2 and the protein classes
+of the paired-cell-inpainting benchmark (Lu et al. 2019, Table 1), plus plasma membrane,
+centrosome, cytoskeleton and a rare nucleolar-rim class (an analogue of the rare MKI67-like
+pattern paired cell inpainting finds in its Fig. 4).
 """
 from __future__ import annotations
 

@@ -27,7 +27,13 @@ Example::
     plot_history(history, best_epoch=trainer.best_epoch)
 """
 from .callbacks import BestWeights, EarlyStopping, PlateauCounter, ReduceLROnPlateau
-from .checkpoint import ConfigMismatchError, CorruptCheckpointError, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    ConfigMismatchError,
+    CorruptCheckpointError,
+    read_checkpoint,
+    run_checkpoint_path,
+    write_checkpoint,
+)
 from .history import History, plot_history
 from .loop import Trainer
 from .metrics import mean_over_batches
@@ -37,7 +43,8 @@ from .rng import capture_rng, restore_rng
 __all__ = [
     "Trainer", "History", "plot_history", "mean_over_batches",
     "PlateauCounter", "ReduceLROnPlateau", "EarlyStopping", "BestWeights",
-    "read_checkpoint", "write_checkpoint", "ConfigMismatchError", "CorruptCheckpointError",
+    "read_checkpoint", "write_checkpoint", "run_checkpoint_path",
+    "ConfigMismatchError", "CorruptCheckpointError",
     "PRECISIONS", "precision_context", "grad_scaler", "maybe_compile", "uncompiled",
     "capture_rng", "restore_rng",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from cellnb.jsonable import json_default
+from cellnb.jsonable import config_key, json_default
 
 from .precision import uncompiled
 
@@ -32,6 +32,17 @@ class CorruptCheckpointError(RuntimeError):
 
 class ConfigMismatchError(ValueError):
     """The checkpoint belongs to a run with another config, so resuming it would mix two runs."""
+
+
+def run_checkpoint_path(folder, name: str, config) -> Path:
+    """``<folder>/<name>-<key>.pt``, where the key is a hash of everything that defines the run.
+
+    A chapter re-run with the same parameters finds its checkpoint and resumes (or reloads a
+    finished run); a changed seed, data set or model config gets a fresh file beside the old one
+    instead of a :class:`ConfigMismatchError`. Leave out of ``config`` what may change without
+    starting a new run (the number of epochs: raising it continues training).
+    """
+    return Path(folder) / f"{name}-{config_key(normalise_config(config))}.pt"
 
 
 def write_checkpoint(state: dict, path) -> Path:

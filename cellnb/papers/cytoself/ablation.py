@@ -11,17 +11,14 @@ up to the coordinate-wise median's small rotation effect, see ``evaluation.clust
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ...data.imageset import ImageSet
-from .model import ABLATIONS, CytoselfConfig
 from ...nn.inference import infer
-from ...record import verdict
 from .data import cytoself_data
 from .evaluate import score_representation
+from .model import ABLATIONS, CytoselfConfig
 from .train import TrainSettings, train_cytoself
 
 # The input channels each variant sees (the rest see protein + nuclear distance).
@@ -62,10 +59,9 @@ def run_ablation(crops: ImageSet, config: CytoselfConfig, settings: TrainSetting
         train_meta = data.metadata.iloc[data.parts["train"]].reset_index(drop=True)
         test_meta = data.metadata.iloc[data.parts["test"]].reset_index(drop=True)
         for seed in seeds:
-            path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{variant}-seed{seed}.pt"
             model, history, trainer = train_cytoself(variant_config, data, settings, seed=seed,
-                                                     device=device, checkpoint_path=path,
-                                                     verbose=verbose)
+                                                     device=device, checkpoint_dir=checkpoint_dir,
+                                                     name=f"{variant}-seed{seed}", verbose=verbose)
             train_features = infer(model, data.images[data.parts["train"]], output_layer="vqvec2")
             test_features = infer(model, data.images[data.parts["test"]], output_layer="vqvec2")
             for map_seed in map_seeds:
@@ -98,32 +94,3 @@ def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:
             gamma = joined[f"gamma_{level}_{source}"]
             joined[f"rank_{level}_{source}"] = gamma.rank(ascending=False, method="min").astype(int)
     return joined
-
-
-def level_correlation(runs: pd.DataFrame) -> float:
-    """Pearson r between class- and complex-level Γ over all runs (the paper: 0.977, Fig. 6)."""
-    return float(np.corrcoef(runs.gamma_class, runs.gamma_complex)[0, 1])
-
-
-def ablation_findings(runs: pd.DataFrame, table: pd.DataFrame, compared: pd.DataFrame) -> dict:
-    """The numbers and verdicts of the chapter's paper-vs-book table, from :func:`run_ablation`'s
-    runs, their :func:`ablation_table` and its :func:`compare_with_paper`."""
-    ranks = compared[["rank_class_ours", "rank_complex_ours"]]
-    full = table.loc["full", "gamma_class"]
-    others = table.drop(index="full").gamma_class
-    raw, none = table.loc["raw_nucleus", "gamma_class"], table.loc["no_nuclear_channel", "gamma_class"]
-    return {
-        "n_variants": len(table),
-        "n_ablations": len(others),
-        "rank_no_id_class": int(ranks.loc["no_id_task", "rank_class_ours"]),
-        "rank_no_id_complex": int(ranks.loc["no_id_task", "rank_complex_ours"]),
-        "rank_full_class": int(ranks.loc["full", "rank_class_ours"]),
-        "rank_full_complex": int(ranks.loc["full", "rank_complex_ours"]),
-        "n_below_full": int((others < full).sum()),
-        "raw_vs_none": f"{raw:.2f} vs {none:.2f}",
-        "claim_no_id": verdict((ranks.loc["no_id_task"] == len(table)).all()),
-        "claim_full_best": verdict((ranks.loc["full"] == 1).all()),
-        "claim_all_lower": verdict((others < full).all()),
-        "claim_raw_nucleus": verdict(raw < none),
-        "claim_levels": verdict(level_correlation(runs) > 0.8),
-    }

@@ -1,13 +1,15 @@
 """The cytoself chapter's data: crops -> model inputs, protein labels and field-grouped splits.
 
-cytoself trains on crops of [protein, nuclear distance] (notes §1.3); the ablations swap the
-distance map for the raw nucleus or drop the second channel (Supp. Table 1). The only label is
-the protein's identity. Splits are 8:1:1, per protein and grouped by field of view, so no field
-is in two splits (notes §2.2). An *orphan* protein (FAM241A in the paper, Fig. 4c-e) is kept out
+cytoself trains on crops of [protein, nuclear distance] (Methods, "Image data pre-processing");
+the ablations swap the distance map for the raw nucleus or drop the second channel (Supp. Table 1).
+The only label is the protein's identity. Splits are 8:1:1 (Methods, "Training protocol"), per
+protein and grouped by field of view, so no field is in two splits and test crops come from fields
+the model never saw. An *orphan* protein (FAM241A in the paper, Fig. 4c-e) is kept out
 of training altogether and only appears in the part called ``orphan``.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +47,10 @@ class CytoselfData:
         positions = torch.from_numpy(self.parts[name])
         return self.images[positions], self.labels[positions]
 
+    def part_metadata(self, name: str) -> pd.DataFrame:
+        """The metadata rows of part ``name``, in the part's order, indexed from 0."""
+        return self.metadata.iloc[self.parts[name]].reset_index(drop=True)
+
     def per_protein(self, column: str) -> np.ndarray:
         """``column``'s value for each trained protein, in label order (None where empty), as
         identification reports want their complex and class tables."""
@@ -52,8 +58,18 @@ class CytoselfData:
         return np.array([None if value in ("", None) or pd.isna(value) else value for value in values],
                         dtype=object)
 
+    def fingerprint(self) -> str:
+        """A hash of the inputs, labels and split: what a checkpoint's data must match."""
+        digest = hashlib.sha256()
+        for array in (self.images.numpy(), self.labels.numpy(),
+                      *(self.parts[name] for name in sorted(self.parts))):
+            digest.update(np.ascontiguousarray(array).data)
+        digest.update(repr((self.proteins, self.channels)).encode())
+        return digest.hexdigest()[:16]
+
     def train_variance(self) -> float:
-        """Variance of the training images: the scale of the reconstruction loss (notes §1.2)."""
+        """Variance of the training images: the scale of the reconstruction loss (as in the
+        authors' code, which divides the image MSE by it)."""
         return float(self.part("train")[0].var())
 
 

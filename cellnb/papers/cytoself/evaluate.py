@@ -1,8 +1,8 @@
 """Scoring cytoself representations as the paper does, on the atlas's ground truth.
 
 * :func:`score_representation` - the UMAP of test crops, the clustering score Gamma at class
-  ("organelle") level and at complex level (notes §3, Fig. 2 and Supp. Table 1), and the k-NN
-  localisation accuracy fitted on training crops (notes §4.4).
+  ("organelle") level and at complex level (Fig. 2, Fig. 3 and Supp. Table 1), and the k-NN
+  localisation accuracy fitted on training crops (our addition: the same question without a map).
 * :func:`spectrum_analysis` - Fig. 4's feature spectra and their class consensus.
 * :func:`identification_report` - how well the identification pretext task does, and whether its
   mistakes stay inside complexes (whose members share a localisation and cannot be told apart).
@@ -81,6 +81,58 @@ def compare_representations(features: dict, train_metadata: pd.DataFrame, test_m
     return pd.DataFrame(rows).T
 
 
+def compare_with_baselines(model, data, *, method: str = "umap", seed: int = 0,
+                           ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Γ and k-NN of the model's global representation (``vqvec2``) beside two training-free
+    baselines under the same scoring: raw pixels (PCA, 50 components, fitted on training crops)
+    and the same network untrained (random weights, seeded).
+
+    Returns the table (one row per representation) and the model's map of the test crops.
+    """
+    from ...evaluation.baselines import raw_pixel_features
+    from ...nn import infer
+    from .model import Cytoself
+
+    train, test = data.parts["train"], data.parts["test"]
+    train_meta, test_meta = data.part_metadata("train"), data.part_metadata("test")
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    untrained = Cytoself(model.config).to(device)
+    raw = raw_pixel_features(data.images.numpy(), fit_on=train, seed=seed)
+
+    def global_codes(network):
+        return (infer(network, data.images[train], output_layer="vqvec2"),
+                infer(network, data.images[test], output_layer="vqvec2"))
+
+    train_features, test_features = global_codes(model)
+    ours, coordinates = score_representation(train_features, train_meta, test_features, test_meta,
+                                             method=method, seed=seed)
+    baselines = compare_representations(
+        {"raw pixels, PCA 50": (raw[train], raw[test]),
+         "untrained cytoself": global_codes(untrained)},
+        train_meta, test_meta, method=method, seed=seed)
+    table = pd.concat([pd.DataFrame({"cytoself (this run)": ours}).T, baselines])
+    return table, coordinates
+
+
+def compare_split(history_split: pd.DataFrame, history_no_split: pd.DataFrame, epoch: int) -> dict:
+    """Fig. 1c's comparison after ``epoch`` epochs of each run's history: the mean per-batch
+    training perplexity (``batch_*``, what the paper plots) and the validation perplexity over
+    the whole validation set (``all_*``) and over as many vectors as an unsplit quantiser makes
+    (``equal_*``, the fair one: a perplexity cannot exceed the number of vectors counted)."""
+    if len(history_split) < epoch or len(history_no_split) < epoch:
+        raise ValueError(f"both runs need {epoch} epochs; they have {len(history_split)} and "
+                         f"{len(history_no_split)}")
+    split, no_split = history_split.iloc[epoch - 1], history_no_split.iloc[epoch - 1]
+    return {"epoch": epoch,
+            "batch_split": float(split.train_perplexity2),
+            "batch_no_split": float(no_split.train_perplexity2),
+            "all_split": float(split.val_perplexity2_all),
+            "all_no_split": float(no_split.val_perplexity2_all),
+            "equal_split": float(split.val_perplexity2_unsplit_count),
+            "equal_no_split": float(no_split.val_perplexity2_unsplit_count)}
+
+
 def _score_or_nan(coordinates, labels, **options) -> float:
     """Gamma, or NaN where the ground truth has fewer than two groups (real data have no
     complex table, for instance)."""
@@ -93,18 +145,27 @@ def _score_or_nan(coordinates, labels, **options) -> float:
 @torch.no_grad()
 def zero_code(model, images: torch.Tensor, code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reconstructions with and without local code ``code`` (its vectors set to 0), and where
-    that code was used: (reconstruction, altered, code_map of shape (N, s1, s1))."""
+    that code was used: (reconstruction, altered, code_map of shape (N, s1, s1)).
+
+    Runs in eval mode on the model's device, and leaves the model as it found it.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
     model.eval()
-    out = model(images)
-    used = out.local.indices[:, 0] == code                      # (N, s1, s1)
-    local = out.local.vectors * (~used)[:, None]
-    altered = model.decode(local, out.global_.vectors)
-    return out.reconstruction.numpy(), altered.numpy(), used.numpy()
+    try:
+        out = model(images.to(device))
+        used = out.local.indices[:, 0] == code                  # (N, s1, s1)
+        local = out.local.vectors * (~used)[:, None]
+        altered = model.decode(local, out.global_.vectors)
+    finally:
+        model.train(was_training)
+    return (out.reconstruction.float().cpu().numpy(), altered.float().cpu().numpy(),
+            used.cpu().numpy())
 
 
 @dataclass
 class SpectrumAnalysis:
-    """Fig. 4's pipeline on one set of crops (notes §3 and §6 items 23-25)."""
+    """Fig. 4's pipeline on one set of crops."""
 
     histograms: pd.DataFrame      # H: proteins x codes, mean local-code histogram per protein
     correlation: np.ndarray       # C: codes x codes Pearson correlation of H's columns
@@ -190,6 +251,8 @@ def identification_report(scores: np.ndarray, true_ids, *, complexes=None, class
     Always returned: ``top1``, ``top{k}``, ``chance_top1`` = 1/n_ids, ``chance_top{k}`` =
     k/n_ids, ``n_crops``, ``n_wrong``. With ``complexes``: ``share_wrong_same_complex`` (the
     fraction of wrong top-1 predictions that name another member of the true complex),
+    ``chance_wrong_same_complex`` (that share if every wrong answer were drawn uniformly from the
+    other IDs: the mean of (complex size - 1) / (n_ids - 1) over the wrong crops),
     ``within_complex_top1`` (among crops of a protein in a complex of >= 2 members whose top-1
     prediction stays in that complex, the fraction exactly right) and ``within_complex_chance``
     (the mean 1/size over those crops). With ``classes``: ``share_wrong_same_class``. A share
@@ -222,6 +285,7 @@ def identification_report(scores: np.ndarray, true_ids, *, complexes=None, class
         report["share_wrong_same_complex"] = _mean(same_complex[wrong])
         sizes = pd.Series(complex_of).value_counts()  # missing labels are not counted
         size = pd.Series(complex_of[true_ids]).map(sizes).fillna(1).to_numpy()
+        report["chance_wrong_same_complex"] = _mean((size[wrong] - 1) / max(n_ids - 1, 1))
         in_complex = (size >= 2) & (same_complex | ~wrong)
         report["within_complex_top1"] = _mean(~wrong[in_complex])
         report["within_complex_chance"] = _mean(1 / size[in_complex])
@@ -303,3 +367,38 @@ def change_inside_mask(reference: np.ndarray, altered: np.ndarray, mask: np.ndar
     if per_image:
         return result
     return {name: float(value[0]) for name, value in result.items()}
+
+
+def localise_orphans(spectrum: SpectrumAnalysis, metadata: pd.DataFrame
+                     ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Fig. 4c-e for every held-out protein (``metadata.orphan``): the class whose consensus
+    spectrum correlates best with the orphan's. Returns one row per orphan (protein, true class,
+    assigned class, best correlation) and each orphan's correlations with every class."""
+    from .spectrum import assign_by_spectrum
+
+    orphans = sorted(metadata.loc[metadata.orphan.astype(bool), "protein"].unique())
+    rows, correlations = [], {}
+    for protein in orphans:
+        true_class = metadata.loc[metadata.protein == protein, "localization"].iloc[0]
+        best, correlations[protein] = assign_by_spectrum(spectrum.spectra.loc[protein],
+                                                         spectrum.consensus)
+        rows.append(dict(protein=protein, true_class=true_class, assigned=best,
+                         correlation=round(float(correlations[protein].max()), 3)))
+    return pd.DataFrame(rows, columns=["protein", "true_class", "assigned", "correlation"]), correlations
+
+
+def zeroing_study(model, data, crops, spectrum: SpectrumAnalysis) -> dict | None:
+    """Fig. 5 on the test crops with both peak rules (:func:`peak_code`): for each rule, the
+    per-class table of :func:`zeroing_table` and its plotting examples; None when the crops carry
+    no ground-truth pattern masks (real data)."""
+    from .data import pattern_masks
+
+    test = data.parts["test"]
+    masks = pattern_masks(crops, test, data.images.shape[-1])
+    if masks is None:
+        return None
+    images, metadata = data.images[test], data.part_metadata("test")
+    study = {rule: zeroing_table(model, images, metadata, masks, spectrum.histograms, rule=rule)
+             for rule in PEAK_RULES}
+    study["masks"] = masks
+    return study

@@ -5,6 +5,19 @@ import numpy as np
 import pandas as pd
 
 from ...plotting import composite, image_grid
+from ...sim.catalogue import MULTI_CLASS_KINDS
+
+
+def examples_per_class(data, part: str = "test", per_class: int = 2):
+    """Two crops of each localisation class, each as its protein and nuclear-distance channels."""
+    positions = data.parts[part]
+    classes = data.metadata.localization.to_numpy()
+    picks = np.concatenate([positions[classes[positions] == name][:per_class]
+                            for name in sorted(set(classes[positions]))])
+    tiles = [data.images[i, c].numpy() for i in picks for c in range(data.images.shape[1])]
+    titles = [title for i in picks
+              for title in (data.metadata.localization[i][:14], *data.channels[1:])]
+    return image_grid(tiles, titles=titles, ncols=8, size=1.2)
 
 
 def perplexity_curves(histories: dict[str, pd.DataFrame], column: str = "train_perplexity2",
@@ -32,11 +45,13 @@ def reconstructions(images: np.ndarray, reconstructed: np.ndarray, channels, n: 
     return image_grid(tiles, ncols=n, row_labels=labels)
 
 
-def class_panels(coordinates: np.ndarray, metadata: pd.DataFrame, classes, *, ncols: int = 4):
+def class_panels(coordinates: np.ndarray, metadata: pd.DataFrame, classes=None, *, ncols: int = 4):
     """The atlas once per class: that class's crops coloured by protein, the rest in grey (the
-    circular insets of Fig. 2)."""
+    circular insets of Fig. 2). ``classes`` defaults to every single-localisation class."""
     import matplotlib.pyplot as plt
 
+    if classes is None:
+        classes = sorted(c for c in metadata.localization.unique() if c not in MULTI_CLASS_KINDS)
     nrows = int(np.ceil(len(classes) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
     for ax in axes.ravel():
@@ -107,3 +122,19 @@ def zeroing_panel(images: np.ndarray, reconstruction: np.ndarray, altered: np.nd
         tiles += [composite(images[i, 0]), composite(reconstruction[i, 0]), overlay]
     return image_grid(tiles, ncols=3, titles=["input", "reconstruction", "change (red), mask (blue)"]
                       * min(n, len(images)))
+
+
+def zeroing_panels(study: dict, images: np.ndarray, metadata: pd.DataFrame, *,
+                   name: str = "nucleolus", n: int = 3):
+    """:func:`zeroing_panel` for class ``name`` (or the first class) with each peak rule of a
+    :func:`~cellnb.papers.cytoself.evaluate.zeroing_study`: the paper's peak, then ours."""
+    figures = []
+    for rule in ("strongest", "specific"):
+        examples = study[rule][1]
+        chosen = name if name in examples else sorted(examples)[0]
+        members, reconstruction, altered = examples[chosen]
+        figures.append(zeroing_panel(images[members], reconstruction, altered,
+                                     study["masks"][members], n=n))
+        figures[-1].suptitle(f"{chosen}: {'the paper' if rule == 'strongest' else 'our'} "
+                             f"{rule} code")
+    return figures

@@ -33,7 +33,8 @@ Stage = tuple[int, int, int, int, int]   # kernel, out channels, repeats, stride
 
 # ------------------------------------------------------------------- configuration and presets
 
-# EfficientNet-B0 cut in two (Methods, "Computational efficiency"; Suppl. Fig. 9): (kernel, channels, repeats, stride, expansion).
+# EfficientNet-B0 cut in two (Methods, "Computational efficiency"; Suppl. Fig. 9):
+# (kernel, channels, repeats, stride, expansion) per stage.
 B0_ENCODER1: tuple[Stage, ...] = ((3, 16, 1, 1, 1), (3, 24, 2, 2, 6), (5, 40, 2, 1, 6))
 # The second 112-channel stage strides by 2 (it is 1 in B0) so that 25 -> 13 -> 7 -> 4.
 B0_ENCODER2: tuple[Stage, ...] = ((3, 80, 3, 2, 6), (5, 112, 3, 2, 6), (5, 192, 4, 2, 6),
@@ -389,6 +390,7 @@ class CytoselfOutput:
     global_: Quantized
     logits: dict[str, torch.Tensor] = field(default_factory=dict)
     z1_hat: torch.Tensor | None = None
+    z1_target: torch.Tensor | None = None   # what z1_hat is trained towards (config.decoder2_target)
     reconstruction: torch.Tensor | None = None
 
 
@@ -445,6 +447,7 @@ class Cytoself(nn.Module):
         out = CytoselfOutput(z1, z2, local, global_, logits)
         if c.decoders:
             out.z1_hat = self.decoder2(global_.vectors)
+            out.z1_target = z1 if c.decoder2_target == "z1" else local.vectors
             if output_layer == "decoder2":
                 return out.z1_hat
             out.reconstruction = self.decode(local.vectors, global_.vectors)
@@ -484,19 +487,21 @@ class LossWeights:
 
 
 def cytoself_loss(out: CytoselfOutput, images: torch.Tensor, labels: torch.Tensor, *,
-                  image_variance: float, weights: LossWeights = LossWeights(),
-                  decoder2_target: str = "z1") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  image_variance: float, weights: LossWeights = LossWeights()
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss and its (unweighted) terms:
 
     L = MSE(x_hat, x) / Var(x_train) + MSE(z1_hat, z1) + sum_l (codebook_l + beta commitment_l)
         + CE(fc1) + CE(fc2)
+
+    decoder 2's target is the one the model's config names (``out.z1_target``): the unquantised
+    z1 of the paper, or the port's q1.
     """
     terms: dict[str, torch.Tensor] = {}
     total = images.new_zeros((), dtype=torch.float32)
     if out.reconstruction is not None:
         terms["reconstruction1"] = F.mse_loss(out.reconstruction.float(), images.float()) / image_variance
-        target = out.z1 if decoder2_target == "z1" else out.local.vectors
-        terms["reconstruction2"] = F.mse_loss(out.z1_hat.float(), target.float())
+        terms["reconstruction2"] = F.mse_loss(out.z1_hat.float(), out.z1_target.float())
         total = total + weights.reconstruction1 * terms["reconstruction1"]
         total = total + weights.reconstruction2 * terms["reconstruction2"]
     for level, quantized in (("vq1", out.local), ("vq2", out.global_)):

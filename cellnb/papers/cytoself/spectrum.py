@@ -1,6 +1,6 @@
 """The feature spectrum of cytoself (Kobayashi et al. 2022, Fig. 4, Supp. Figs. 8 and 10).
 
-The pipeline (notes/cytoself.md §3 "Fig. 4", §6 items 23–25):
+The pipeline (Fig. 4 and its Methods section, "Feature spectrum"):
 
 1. per crop, a histogram of its local (VQ1) code indices (``vqindhist1``);
 2. ``protein_code_histograms``: the mean histogram of each protein, H (proteins × K);
@@ -12,8 +12,8 @@ The pipeline (notes/cytoself.md §3 "Fig. 4", §6 items 23–25):
    ``consensus_spectra`` per localisation class (Fig. 4b) and ``assign_by_spectrum`` for a protein
    left out of training (the orphan FAM241A, Fig. 4c–e).
 
-The official code builds C with Python loops over ``scipy.stats.pearsonr`` (2048² calls, notes
-§5.4 item 7); here it is one matrix product.
+The official code builds C with Python loops over ``scipy.stats.pearsonr`` (2048² calls); here it
+is one matrix product.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from scipy.cluster import hierarchy
 
 
 def protein_code_histograms(code_histograms: np.ndarray, proteins) -> pd.DataFrame:
-    """H: the mean code histogram of each protein's crops (``sum / len``, notes §3 Fig. 4 step 2).
+    """H: the mean code histogram of each protein's crops (``sum / len``, step 2).
 
     ``code_histograms`` is (n_crops, K), one row per crop; ``proteins`` names the protein of each
     crop (missing names are dropped). Rows of the result are the proteins in sorted order,
@@ -40,7 +40,7 @@ def protein_code_histograms(code_histograms: np.ndarray, proteins) -> pd.DataFra
 
 
 def code_correlation(H) -> np.ndarray:
-    """C: Pearson correlation between the columns (codes) of H, a K × K array (notes §3 step 3).
+    """C: Pearson correlation between the columns (codes) of H, a K × K array (step 3).
 
     A code that is unused, or used equally by every protein, has no defined correlation; as in
     the official code its entries are 0, and its diagonal entry too. Every other code has 1 on
@@ -57,7 +57,7 @@ def code_correlation(H) -> np.ndarray:
 
 
 def feature_linkage(C, *, method: str = "average", metric: str = "euclidean") -> np.ndarray:
-    """The linkage ``seaborn.clustermap(C)`` computes for its row dendrogram (notes §3 step 4).
+    """The linkage ``seaborn.clustermap(C)`` computes for its row dendrogram (step 4).
 
     seaborn (0.13) calls ``scipy.cluster.hierarchy.linkage(C, method="average",
     metric="euclidean")`` on the rows of C taken as observation vectors (so the distance between
@@ -81,7 +81,8 @@ def feature_order(C, *, method: str = "average", metric: str = "euclidean") -> n
 
 def feature_clusters(C, order=None, n_clusters: int = 11, *, method: str = "average",
                      metric: str = "euclidean") -> np.ndarray:
-    """Cut the top of the feature dendrogram into ``n_clusters`` clusters (notes §3 step 5, §6 item 24).
+    """Cut the top of the feature dendrogram into ``n_clusters`` clusters (step 6; the
+    paper cut 11 by hand).
 
     The clusters are the subtrees left after undoing the last ``n_clusters - 1`` merges, so they
     are contiguous blocks of the feature ordering; they are numbered 0, 1, ... from left to right
@@ -121,7 +122,7 @@ def roman(number: int) -> str:
 
 
 def feature_spectra(H, order):
-    """Spectra: the columns of H re-ordered by the feature ordering (notes §3 step 6).
+    """Spectra: the columns of H re-ordered by the feature ordering (step 5).
 
     A DataFrame keeps its protein index and gets the code indices, in feature order, as columns;
     an array stays an array.
@@ -186,7 +187,7 @@ def representative_crops(code_histograms: np.ndarray, cluster_labels, n: int = 4
     """For each feature cluster, the ``n`` crops with the highest share of that cluster's codes.
 
     The paper shows four images per cluster (Fig. 4a, Supp. Fig. 10) and says how they were
-    chosen "in the methods", which do not (notes §3, §6 item 24). Our rule: rank crops by the
+    chosen "in the methods", which do not. Our rule: rank crops by the
     fraction of their local codes that fall in the cluster, highest first, ties broken by crop
     index. Returns {cluster number: crop indices}.
     """
