@@ -4,7 +4,7 @@
         [--device auto] [--precision fp32|bf16|fp16] [--compile] [--channels-last]
         [--official DIR]
 
-Method (``shared/notes/performance_targets.md``): random inputs, forward + backward + Adam step,
+Method: random inputs, forward + backward + Adam step,
 median of ``--steps`` timed steps after two warm-up steps. FLOPs are counted on the forward pass
 with ``torch.utils.flop_counter.FlopCounterMode`` and a training step is taken as 3x forward
 (the counter's backward formula for grouped convolutions ignores ``groups`` and would overcount

@@ -40,3 +40,29 @@ def test_large_maps_the_default_layout_and_inference_use_pytorchs_convolution():
         assert type(conv(x).grad_fn).__name__ == "ConvolutionBackward0"
     with torch.no_grad():
         assert conv(large[..., :4, :4].contiguous(memory_format=torch.channels_last)).grad_fn is None
+
+
+def test_fast_on_cpu_changes_layout_and_kernels_but_not_parameters_or_randomness():
+    """The model file switches the speed-ups on in one line; with or without that line the model
+    has the same parameters, and the random state after building it is the same."""
+    from torch import nn
+
+    from cellnb.nn import fast_on_cpu
+
+    def build():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 3, 2, 1, groups=8, bias=False),
+                             nn.Conv2d(8, 8, 3, 1, 1), nn.Flatten())
+
+    plain = build()
+    after_plain = torch.rand(1)
+    fast = fast_on_cpu(build())
+    after_fast = torch.rand(1)
+    assert torch.equal(after_plain, after_fast)
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    for a, b in zip(plain.state_dict().values(), fast.state_dict().values()):
+        assert torch.equal(a, b)
+    assert type(fast[1]) is DepthwiseConv2d and type(fast[2]) is nn.Conv2d   # only depthwise
+    assert fast[2].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(fast(x), plain(x))

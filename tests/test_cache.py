@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellnb.data import store
-from cellnb.data.cache import cache_dir, cached_imageset, config_key
+from cellnb.data import cache, store
+from cellnb.data.cache import cache_dir, cached_imageset, config_key, source_checkout
 from cellnb.data.imageset import ImageSet
 from cellnb.data.store import read_imageset
 
@@ -33,11 +33,38 @@ class CountingBuilder:
                         metadata=pd.DataFrame({"field": np.arange(n)}), attrs=dict(self.config))
 
 
-def test_cache_dir_prefers_cellnb_data_then_xdg_then_home(monkeypatch, tmp_path):
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cellnb_data_overrides_every_other_cache_location(monkeypatch, tmp_path):
     monkeypatch.setenv("CELLNB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert source_checkout() == REPO          # even in a checkout
     assert cache_dir() == tmp_path / "data"
+
+
+def test_a_source_checkout_caches_in_its_data_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("CELLNB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == REPO / "data" / "cache"       # the checkout these tests run from
+    assert "data/cache/" in (REPO / ".gitignore").read_text().splitlines()
+    # Any checkout: a data/ folder holding the registry next to the package.
+    checkout = tmp_path / "checkout"
+    (checkout / "cellnb").mkdir(parents=True)
+    (checkout / "data").mkdir()
+    (checkout / "data" / "datasets.yml").write_text("datasets: []\n")
+    monkeypatch.setattr(cache, "PACKAGE_DIR", checkout / "cellnb")
+    assert cache_dir() == checkout / "data" / "cache"
+
+
+def test_an_installed_package_caches_in_xdg_then_home(monkeypatch, tmp_path):
+    site = tmp_path / "site-packages"
+    (site / "cellnb").mkdir(parents=True)
+    (site / "data").mkdir()               # another distribution's data/ is not a checkout
+    monkeypatch.setattr(cache, "PACKAGE_DIR", site / "cellnb")
+    monkeypatch.delenv("CELLNB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert source_checkout() is None
     assert cache_dir() == tmp_path / "xdg" / "cellnb"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -76,7 +76,7 @@ def test_coordinate_median_is_not_rotation_equivariant_but_geometric_median_is()
 
 def test_official_score_changes_when_one_axis_moves_but_paper_score_does_not():
     # Shifting y alone is a translation: the clustering is untouched. The official np.std pools
-    # x and y values, so it picks up the gap between mean x and mean y (notes §5.4 item 6).
+    # x and y values, so it picks up the gap between mean x and mean y.
     points, labels = _three_plus_clusters()
     shifted = points + [0.0, 100.0]
     assert clustering_score(shifted, labels) == pytest.approx(clustering_score(points, labels))

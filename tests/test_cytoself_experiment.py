@@ -4,15 +4,14 @@ import pandas as pd
 import pytest
 import torch
 
-from cellnb.papers.cytoself.ablation import (
-    PAPER_TABLE,
-    ablation_findings,
-    ablation_table,
-    compare_with_paper,
-    run_ablation,
-)
+from cellnb.papers.cytoself.ablation import ablation_table, compare_with_paper, run_ablation
 from cellnb.papers.cytoself.data import cytoself_data, load_crops, model_inputs
-from cellnb.papers.cytoself.evaluate import score_representation, spectrum_analysis, zero_code
+from cellnb.papers.cytoself.evaluate import (
+    compare_split,
+    score_representation,
+    spectrum_analysis,
+    zero_code,
+)
 from cellnb.papers.cytoself.train import TrainSettings, train_cytoself
 from cellnb.papers.cytoself.model import Cytoself, preset
 from cellnb.sim import AtlasConfig, generate_crops
@@ -60,16 +59,71 @@ def test_inputs_are_protein_scaled_per_crop_and_the_distance_map_as_is(crops, da
 def test_training_records_every_term_and_a_finished_run_is_reloaded_not_retrained(data, tmp_path):
     config = preset("smoke", n_classes=data.n_classes)
     settings = TrainSettings(epochs=2, learning_rate=1e-3, batch_size=32)
-    path = tmp_path / "run.pt"
-    model, history, trainer = train_cytoself(config, data, settings, checkpoint_path=path, verbose=False)
+    model, history, trainer = train_cytoself(config, data, settings, checkpoint_dir=tmp_path,
+                                             verbose=False)
     for term in ("reconstruction1", "reconstruction2", "vq1", "vq2", "fc1_ce", "fc2_ce", "loss",
                  "perplexity2", "fc2_accuracy"):
         assert f"train_{term}" in history and f"val_{term}" in history
+    assert {"val_perplexity2_all", "val_perplexity2_unsplit_count"} <= set(history)
     assert len(history) == 2 and history.train_loss.iloc[-1] < history.train_loss.iloc[0]
-    again, history_again, _ = train_cytoself(config, data, settings, checkpoint_path=path, verbose=False)
+    again, history_again, _ = train_cytoself(config, data, settings, checkpoint_dir=tmp_path,
+                                             verbose=False)
     pd.testing.assert_frame_equal(history, history_again)
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_checkpoints_are_keyed_by_what_defines_the_run(crops, data, tmp_path):
+    """A reader re-running the chapter with another seed gets a fresh run beside the old one
+    (it used to stop with ConfigMismatchError); the same parameters find the old run; more
+    epochs continue it rather than starting over."""
+    config = preset("smoke", n_classes=data.n_classes)
+    settings = TrainSettings(epochs=1, learning_rate=1e-3, batch_size=64)
+    _, _, first = train_cytoself(config, data, settings, seed=0, checkpoint_dir=tmp_path,
+                                 verbose=False)
+    _, _, other_seed = train_cytoself(config, data, settings, seed=1, checkpoint_dir=tmp_path,
+                                      verbose=False)
+    assert first.checkpoint_path != other_seed.checkpoint_path
+    assert first.checkpoint_path.exists() and other_seed.checkpoint_path.exists()
+    smaller_lr = TrainSettings(**{**settings.__dict__, "learning_rate": 5e-4})
+    _, _, other_lr = train_cytoself(config, data, smaller_lr, checkpoint_dir=tmp_path, verbose=False)
+    other_data = cytoself_data(crops, seed=1)      # the same crops, another split
+    _, _, moved_split = train_cytoself(config, other_data, settings, checkpoint_dir=tmp_path,
+                                       verbose=False)
+    assert len({first.checkpoint_path, other_lr.checkpoint_path, moved_split.checkpoint_path}) == 3
+    longer = TrainSettings(**{**settings.__dict__, "epochs": 2})
+    _, history, resumed = train_cytoself(config, data, longer, seed=0, checkpoint_dir=tmp_path,
+                                         verbose=False)
+    assert resumed.checkpoint_path == first.checkpoint_path and len(history) == 2
+    assert len(list(tmp_path.glob("*.pt"))) == 4
+
+
+def test_fig_1c_comparison_reads_both_histories_at_the_same_epoch():
+    def history(batch, all_, equal):
+        return pd.DataFrame({"train_perplexity2": batch, "val_perplexity2_all": all_,
+                             "val_perplexity2_unsplit_count": equal})
+
+    split = history([10.0, 20, 30], [40.0, 50, 60], [5.0, 6, 7])
+    no_split = history([8.0, 9], [4.0, 4.5], [4.0, 4.5])
+    compared = compare_split(split, no_split, 2)
+    assert compared == {"epoch": 2, "batch_split": 20, "batch_no_split": 9, "all_split": 50,
+                        "all_no_split": 4.5, "equal_split": 6, "equal_no_split": 4.5}
+    with pytest.raises(ValueError, match="need 3 epochs"):
+        compare_split(split, no_split, 3)
+
+
+def test_epoch_perplexity_over_the_unsplit_count_removes_the_count_advantage():
+    """Uniform use of 64 codes over 4x more vectors: the full count sees all 64 codes, the
+    unsplit count only as many as 256 draws reach."""
+    from cellnb.papers.cytoself.train import epoch_perplexities
+
+    config = preset("smoke")              # 64 global codes, split 4
+    codes = torch.arange(1024) % 64
+    values = epoch_perplexities(codes, config)
+    assert values["perplexity2_all"] == pytest.approx(64, rel=1e-4)
+    assert values["perplexity2_unsplit_count"] <= values["perplexity2_all"]
+    no_split = epoch_perplexities(codes, config.ablate("no_split"))
+    assert no_split["perplexity2_all"] == no_split["perplexity2_unsplit_count"]
 
 
 def test_scores_see_planted_structure_and_not_noise(data):
@@ -102,6 +156,17 @@ def test_zeroing_an_unused_code_changes_nothing_and_a_used_one_changes_its_place
     assert not where.any()
     reconstruction, altered, where = zero_code(model, images, used)
     assert np.array_equal(where, (indices == used).numpy()) and not np.allclose(reconstruction, altered)
+
+
+def test_zeroing_runs_in_eval_mode_and_leaves_the_model_as_it_was(data):
+    torch.manual_seed(0)
+    model = Cytoself(preset("smoke", n_classes=data.n_classes)).train()
+    images = data.images[:4]
+    first = zero_code(model, images, 0)
+    assert model.training                           # restored
+    again = zero_code(model, images, 0)
+    for a, b in zip(first, again):                  # eval mode: BN statistics untouched, no dropout
+        np.testing.assert_array_equal(a, b)
 
 
 def test_spectrum_analysis_orders_codes_and_builds_a_consensus_per_class(data):
@@ -195,34 +260,15 @@ def test_mixed_precision_training_learns_and_resumes_exactly(data, precision, tm
     assert np.isfinite(history.train_loss).all()
     assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
 
-    path = tmp_path / "run.pt"
     half = TrainSettings(**{**settings.__dict__, "epochs": 1})
-    train_cytoself(config, data, half, checkpoint_path=path, verbose=False)
-    saved = torch.load(path, weights_only=True)["schedulers"]
+    _, _, trainer = train_cytoself(config, data, half, checkpoint_dir=tmp_path, verbose=False)
+    saved = torch.load(trainer.checkpoint_path, weights_only=True)["schedulers"]
     assert list(saved) == (["grad_scaler"] if precision == "fp16" else [])
     if precision == "fp16":
         assert saved["grad_scaler"]["scale"] > 1
-    resumed, resumed_history, _ = train_cytoself(config, data, settings, checkpoint_path=path,
+    resumed, resumed_history, _ = train_cytoself(config, data, settings, checkpoint_dir=tmp_path,
                                                  verbose=False)
     timing = ["seconds"]
     pd.testing.assert_frame_equal(history.drop(columns=timing), resumed_history.drop(columns=timing))
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
-
-
-def test_ablation_findings_read_the_papers_orderings_off_the_table():
-    # Planted: the paper's own Supp. Table 1, as two runs per variant, reproduces every claim.
-    runs = pd.concat([PAPER_TABLE.reset_index().assign(seed=s) for s in (0, 1)], ignore_index=True)
-    table = ablation_table(runs.assign(knn_accuracy=0.5))
-    findings = ablation_findings(runs, table, compare_with_paper(table))
-    assert findings["rank_no_id_class"] == findings["rank_no_id_complex"] == 7 == findings["n_variants"]
-    assert findings["rank_full_class"] == findings["rank_full_complex"] == 1
-    assert findings["n_below_full"] == findings["n_ablations"] == 6
-    assert findings["raw_vs_none"] == "3.17 vs 3.35"
-    assert {findings[k] for k in ("claim_no_id", "claim_full_best", "claim_all_lower",
-                                  "claim_raw_nucleus", "claim_levels")} == {"yes"}
-    # Swap the full model and the no-ID variant: the first three claims fail.
-    swapped = table.rename(index={"full": "no_id_task", "no_id_task": "full"})
-    flipped = ablation_findings(runs, swapped, compare_with_paper(swapped))
-    assert flipped["claim_no_id"] == flipped["claim_full_best"] == flipped["claim_all_lower"] == "no"
-    assert flipped["n_below_full"] == 0

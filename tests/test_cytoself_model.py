@@ -2,7 +2,14 @@
 import pytest
 import torch
 
-from cellnb.papers.cytoself.model import EXITS, Cytoself, LossWeights, cytoself_loss, parameter_counts, preset
+from cellnb.papers.cytoself.model import (
+    EXITS,
+    Cytoself,
+    LossWeights,
+    cytoself_loss,
+    parameter_counts,
+    preset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +80,7 @@ def test_paper_preset_has_the_papers_shapes_and_head_sizes():
     assert (config.local_size, config.global_size, config.global_channels) == (25, 4, 576)
     model = Cytoself(config)
     counts = parameter_counts(model)
-    # fc1 flattens 25*25*64 = 40,000 inputs, fc2 4*4*576 = 9,216 (notes §1.2: ~41 M and ~10.5 M).
+    # fc1 flattens 25*25*64 = 40,000 inputs, fc2 4*4*576 = 9,216: ~41 M and ~10.5 M parameters.
     assert counts["fc1"] == 40_000 * 1000 + 1000 + 1000 * 1311 + 1311
     assert counts["fc2"] == 9_216 * 1000 + 1000 + 1000 * 1311 + 1311
     assert counts["vq1"] == counts["vq2"] == 2048 * 64
@@ -95,9 +102,27 @@ def test_loss_is_the_weighted_sum_of_its_terms_and_a_zero_weight_removes_a_term(
                           ((out.reconstruction - x) ** 2).mean() / 0.5)
     no_id, _ = cytoself_loss(out, x, labels, image_variance=0.5, weights=LossWeights(identification=0))
     assert torch.allclose(no_id, total - terms["fc1_ce"] - terms["fc2_ce"])
-    # The PyTorch port's variant: decoder2 reconstructs the quantised q1 instead of z1.
-    _, port = cytoself_loss(out, x, labels, image_variance=0.5, decoder2_target="q1")
-    assert torch.allclose(port["reconstruction2"], ((out.z1_hat - out.local.vectors) ** 2).mean())
+
+
+
+def test_decoder2_is_trained_towards_the_target_the_model_config_names():
+    """The paper's (and the default) target is the unquantised z1; the port's is q1. The loss
+    reads it from the model's output, so a model built with one cannot be trained on the other."""
+    torch.manual_seed(0)
+    paper = Cytoself(preset("smoke", n_classes=5)).eval()
+    assert paper.config.decoder2_target == "z1"
+    x, labels = _images(paper.config, n=4), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        out = paper(x)
+    _, terms = cytoself_loss(out, x, labels, image_variance=0.5)
+    assert torch.allclose(terms["reconstruction2"], ((out.z1_hat - out.z1) ** 2).mean())
+    assert not torch.allclose(out.z1, out.local.vectors)     # so the two targets differ
+    port = Cytoself(preset("smoke", n_classes=5, decoder2_target="q1")).eval()
+    port.load_state_dict(paper.state_dict())
+    with torch.no_grad():
+        out = port(x)
+    _, terms = cytoself_loss(out, x, labels, image_variance=0.5)
+    assert torch.allclose(terms["reconstruction2"], ((out.z1_hat - out.local.vectors) ** 2).mean())
 
 
 @pytest.mark.parametrize("variant", ["no_id_task", "no_split", "no_vq", "no_decoder",

@@ -34,5 +34,8 @@ def test_the_comparison_carries_the_papers_table_and_both_rankings(metrics):
 
 
 def test_every_claim_has_a_verdict(metrics):
-    for claim in ("claim_no_id", "claim_full_best", "claim_all_lower", "claim_raw_nucleus", "claim_levels"):
+    for claim in ("claim_no_id", "claim_full_best", "claim_all_lower", "claim_raw_nucleus",
+                  "claim_levels"):
         assert metrics[claim] in ("yes", "no"), claim
+    assert list(metrics["findings"].index) == ["no_id", "full_best", "all_lower", "raw_nucleus",
+                                               "levels"]

@@ -1,8 +1,10 @@
-"""The atlas map: one distinct colour per class, grey for the "others", hover names the protein."""
+"""The atlas map: one distinct colour per class, grey for the "others", hover names the protein;
+the montage and the image selector that stand in for live widgets in the static book."""
 import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cellnb.plotting import category_colours, embedding_map
 
@@ -31,3 +33,31 @@ def test_embedding_map_colours_classes_apart_and_greys_the_others():
     named = [colour_of[c] for c in classes[:12]]
     assert len(set(named)) == 12 and "#b0b0b0" not in named
     assert all("protein" in trace.hovertemplate for trace in figure.data)
+
+
+def test_montage_tiles_images_with_gaps():
+    from cellnb.plotting import montage
+
+    tiles = [np.full((4, 5), value, np.float32) for value in (0.1, 0.2, 0.3)]
+    canvas = montage(tiles, ncols=2, gap=1, fill=1.0)
+    assert canvas.shape == (9, 11)
+    assert canvas[0, 0] == np.float32(0.1) and canvas[0, 6] == np.float32(0.2)
+    assert canvas[5, 0] == np.float32(0.3) and canvas[4, 0] == 1.0 and canvas[5, 6] == 1.0
+
+
+@pytest.mark.parametrize("control", ["dropdown", "slider"])
+def test_image_selector_shows_one_choice_at_a_time(control):
+    from cellnb.plotting import image_selector
+
+    panels = {name: np.random.default_rng(i).random((6, 6)) for i, name in enumerate("abc")}
+    bars = {name: pd.Series([1.0, 2.0, 3.0]) for name in panels}
+    figure = image_selector(panels, bars=bars, control=control, titles={"b": "the b panel"})
+    assert len(figure.data) == 6 and [t.visible for t in figure.data] == [True, True] + [False] * 4
+    steps = (figure.layout.updatemenus[0].buttons if control == "dropdown"
+             else figure.layout.sliders[0].steps)
+    assert [step.label for step in steps] == ["a", "b", "c"]
+    visible, layout = steps[1].args
+    assert visible["visible"] == [False, False, True, True, False, False]
+    assert layout["title.text"] == "the b panel"
+    with pytest.raises(ValueError, match="one series per panel"):
+        image_selector(panels, bars={"a": bars["a"]})

@@ -1,6 +1,14 @@
-"""Specification of the real-dataset registry and of fetch; no test touches the network."""
+"""Specification of the real-dataset registry, its data file and of fetch; no test touches the
+network."""
 import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -9,14 +17,19 @@ from cellnb.data.registry import (
     DataFile,
     Dataset,
     ManualDownloadRequired,
+    RegistryError,
     describe,
     fetch,
     list_datasets,
     list_files,
+    load_registry,
 )
 
+REPO = Path(__file__).resolve().parents[1]
+REGISTRY_FILE = REPO / "data" / "datasets.yml"
 PAPER_DATASETS = {"opencell_cytoself", "hpa_v18", "yeast_deeploc_chong", "yeast_cyclops_wt2",
-                  "allen_integrated_cell_2d", "allen_integrated_cell_3d", "lin_fission_yeast"}
+                  "pci_toy_dataset", "allen_integrated_cell_2d", "allen_integrated_cell_3d",
+                  "lin_fission_yeast"}
 
 
 # --- the registry's content -------------------------------------------------------------------
@@ -42,9 +55,10 @@ def test_every_file_is_either_downloadable_or_comes_with_instructions():
 
 def test_hosts_that_need_a_person_are_marked_manual():
     frame = list_datasets().set_index("name")
-    # Google Drive (cytoself), S3 buckets (Allen), per-gene web pages (HPA), directory listings.
+    # Google Drive (cytoself), S3 buckets (Allen), per-gene web pages (HPA), directory listings,
+    # folders of a code repository (paired cell inpainting's examples).
     for name in ("opencell_cytoself", "hpa_v18", "allen_integrated_cell_2d",
-                 "allen_integrated_cell_3d", "yeast_cyclops_wt2"):
+                 "allen_integrated_cell_3d", "yeast_cyclops_wt2", "pci_toy_dataset"):
         assert frame.loc[name, "manual_download"], name
     assert not frame.loc["yeast_deeploc_chong", "manual_download"]
     assert not frame.loc["lin_fission_yeast", "manual_download"]
@@ -61,6 +75,11 @@ def test_entries_carry_the_facts_of_the_notes():
     lin = list_files("lin_fission_yeast").set_index("file")
     assert lin.loc["LIN_Normalized_WT_size-48-80.zip", "approx_size"] == "438 MB"
     assert registry.DATASETS["lin_fission_yeast"].doi == "10.1101/116749"
+    assert "Kraus OZ" in registry.DATASETS["yeast_deeploc_chong"].citation     # DeepLoc, 2017
+    examples = registry.DATASETS["pci_toy_dataset"]
+    assert [f.name for f in examples.files] == ["yeast", "human"]
+    assert "1,642 cells" in examples.layout and examples.licence.startswith("GPL-2.0")
+    assert "yeast_model/toy_dataset/images" in examples.file("yeast").how_to_get
 
 
 def test_describe_says_what_where_and_under_which_terms():
@@ -133,10 +152,8 @@ def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CELLNB_DATA", str(tmp_path / "elsewhere"))
     assert registry.dataset_cache_dir("toy") == tmp_path / "elsewhere" / "real" / "toy"
     monkeypatch.delenv("CELLNB_DATA")
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    home_cache = tmp_path / "home" / ".cache" / "cellnb"
-    assert registry.dataset_cache_dir("toy") == home_cache / "real" / "toy"
+    # These tests run from a checkout, whose cache is data/cache (see test_cache.py).
+    assert registry.dataset_cache_dir("toy") == REPO / "data" / "cache" / "real" / "toy"
 
 
 def test_fetch_downloads_into_the_cache_once(toy_dataset):
@@ -177,3 +194,155 @@ def test_real_manual_entries_raise_with_their_instructions(no_download):
     # Callers that only know FileNotFoundError still catch it.
     with pytest.raises(FileNotFoundError, match="aws s3 cp"):
         fetch("allen_integrated_cell_2d")
+
+
+# --- the registry file: data/datasets.yml ----------------------------------------------------
+
+def test_the_registry_is_the_data_file_at_the_top_of_the_checkout():
+    assert registry.registry_path() == REGISTRY_FILE
+    assert load_registry(REGISTRY_FILE) == registry.DATASETS
+    # Its header documents every field an entry may have.
+    header = REGISTRY_FILE.read_text().split("\ndatasets:")[0]
+    for field in (*registry._DATASET_FIELDS, *registry._FILE_FIELDS,
+                  *registry._FILE_OPTIONAL_FIELDS):
+        assert re.search(rf"^#\s+{field}\s", header, re.MULTILINE), field
+
+
+def test_the_data_readme_lists_the_datasets_of_the_registry():
+    readme = (REPO / "data" / "README.md").read_text()
+    listed = re.findall(r"^### `([^`]+)`$", readme, re.MULTILINE)
+    assert sorted(listed) == sorted(registry.DATASETS), (
+        "data/README.md and data/datasets.yml list different datasets; run "
+        "python -m cellnb.data.registry")
+    assert registry.update_readme(readme, registry.readme_section()) == readme, (
+        "the dataset list in data/README.md is out of date; run python -m cellnb.data.registry")
+    assert registry.main(["--check"]) == 0
+
+
+VALID_REGISTRY = """\
+datasets:
+  - name: toy
+    title: Toy cells
+    used_by: tests
+    citation: Nobody (2024)
+    doi:
+    licence: CC0
+    source: tests
+    layout: flat
+    files:
+      - name: cells.zip
+        format: zip of PNGs
+        url: https://example.org/cells.zip
+        sha256:
+        manual_download: false
+      - name: by_hand.npy
+        format: NumPy array
+        manual_download: true
+        how_to_get: Ask the lab.
+"""
+
+# Each edit of VALID_REGISTRY, and what the error must name besides the file.
+BAD_REGISTRIES = {
+    "missing field": (("    licence: CC0\n", ""), ["dataset 'toy'", "missing field 'licence'"]),
+    "unknown field": (("licence:", "license:"),
+                      ["dataset 'toy'", "unknown field 'license'", "did you mean 'licence'"]),
+    "unknown file field": (("        sha256:\n", "        checksum:\n"),
+                           ["dataset 'toy', file 'cells.zip'", "unknown field 'checksum'"]),
+    "missing file field": (("        format: zip of PNGs\n", ""),
+                           ["dataset 'toy', file 'cells.zip'", "missing field 'format'"]),
+    "nameless dataset": (("  - name: toy\n    title:", "  - title:"),
+                         ["dataset #1", "missing field 'name'"]),
+    "empty value": (("citation: Nobody (2024)", "citation:"),
+                    ["dataset 'toy', field 'citation'", "empty"]),
+    "date for text": (("title: Toy cells", "title: 2017-05-01"),
+                      ["dataset 'toy', field 'title'", "expected text", "quotes"]),
+    "text for a boolean": (("manual_download: false", "manual_download: 'no'"),
+                           ["file 'cells.zip', field 'manual_download'", "true or false"]),
+    "bad checksum": (("        sha256:\n", "        sha256: abc123\n"),
+                     ["file 'cells.zip', field 'sha256'", "64 hexadecimal digits"]),
+    "download without url": (("        url: https://example.org/cells.zip\n", ""),
+                             ["file 'cells.zip', field 'url'", "manual_download: true"]),
+    "manual without instructions": (("        how_to_get: Ask the lab.\n", ""),
+                                    ["file 'by_hand.npy', field 'how_to_get'"]),
+    "name with a slash": (("  - name: toy\n", "  - name: to/y\n"),
+                          ["dataset 'to/y', field 'name'", "simple name"]),
+    "key given twice": (("    source: tests\n", "    source: tests\n    source: notes\n"),
+                        ["not valid YAML", "found the key 'source' twice", "line 9"]),
+    "not yaml": (("  - name: toy\n", "  - name: [toy\n"), ["not valid YAML"]),
+    "no list": ((VALID_REGISTRY, "datasets:\n"), ["'datasets' must be a list"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REGISTRIES))
+def test_a_bad_registry_file_is_refused_naming_the_file_dataset_and_field(case, tmp_path):
+    (old, new), expected = BAD_REGISTRIES[case]
+    assert old in VALID_REGISTRY, case
+    path = tmp_path / "datasets.yml"
+    path.write_text(VALID_REGISTRY.replace(old, new, 1))
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    message = str(info.value)
+    for part in [str(path), *expected]:
+        assert part in message, (part, message)
+
+
+def test_a_registry_entry_is_a_dataset_of_the_api(tmp_path):
+    path = tmp_path / "datasets.yml"
+    path.write_text(VALID_REGISTRY)
+    toy = load_registry(path)["toy"]
+    assert toy.doi is None and toy.licence == "CC0"
+    assert toy.file("cells.zip") == DataFile(name="cells.zip", format="zip of PNGs",
+                                             url="https://example.org/cells.zip")
+    assert toy.file("by_hand.npy").manual_download
+    # A name given to two datasets is refused too.
+    path.write_text(VALID_REGISTRY + VALID_REGISTRY.split("datasets:\n")[1])
+    with pytest.raises(RegistryError, match="dataset 'toy', field 'name': .* earlier entry"):
+        load_registry(path)
+
+
+def test_the_installed_package_carries_the_registry(tmp_path):
+    """pip builds a wheel holding data/datasets.yml as cellnb/datasets/datasets.yml, and nothing
+    else of data/; cellnb imported from that install reads it and caches in ~/.cache/cellnb."""
+    source = tmp_path / "source"      # a copy: the build writes build/ and *.egg-info next to it
+    shutil.copytree(REPO / "cellnb", source / "cellnb",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "data", source / "data", ignore=shutil.ignore_patterns("cache"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    (source / "data" / "cache").mkdir()
+    (source / "data" / "cache" / "atlas.h5").write_bytes(b"a cached file, never shipped")
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--quiet", "--wheel-dir", str(tmp_path / "dist"),
+         str(source)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("cellnb-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        assert archive.read("cellnb/datasets/datasets.yml") == REGISTRY_FILE.read_bytes()
+        assert {n for n in names if n.startswith("cellnb/datasets/")} == {
+            "cellnb/datasets/datasets.yml"}
+        modules = {path.relative_to(source).as_posix()
+                   for path in (source / "cellnb").rglob("*.py")}
+        assert not modules - names, (
+            f"modules missing from the wheel: {sorted(modules - names)}; add their packages to "
+            "[tool.setuptools] packages in pyproject.toml")
+        archive.extractall(site)
+
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import cellnb; "
+            "from cellnb.data import cache, registry; "
+            "print(json.dumps([cellnb.__file__, str(registry.registry_path()), "
+            "list(registry.DATASETS), str(cache.cache_dir())]))")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("CELLNB_DATA", "XDG_CACHE_HOME", "PYTHONPATH")}
+    env["HOME"] = str(tmp_path / "home")
+    run = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    package, registry_file, names, cache_folder = json.loads(run.stdout)
+    site = site.resolve()
+    assert Path(package) == site / "cellnb" / "__init__.py"
+    assert Path(registry_file) == site / "cellnb" / "datasets" / "datasets.yml"
+    assert names == list(registry.DATASETS)
+    assert Path(cache_folder) == tmp_path / "home" / ".cache" / "cellnb"

@@ -65,6 +65,30 @@ def test_loss_is_codebook_plus_beta_commitment_and_only_the_codebook_term_moves_
     assert quantizer.codebook.grad[used].abs().sum() > 0
 
 
+def test_beta_scales_the_encoders_commitment_gradient_and_leaves_the_codebooks_alone():
+    """Where beta acts (VQ-VAE's loss, cytoself Methods): the encoder output z receives beta times
+    the commitment gradient (the codebook term is detached from z), and the codebook receives
+    exactly the codebook term's gradient (the commitment term is detached from the codes)."""
+    torch.manual_seed(0)
+    z = torch.randn(3, 12, 2, 2)
+
+    def gradients(beta, term="loss"):
+        quantizer = VectorQuantizer(16, 4, splits=3, commitment=beta)
+        quantizer.codebook.data = torch.linspace(-1, 1, 64).view(16, 4)
+        leaf = z.clone().requires_grad_()
+        getattr(quantizer(leaf), term).backward()
+        return leaf.grad, quantizer.codebook.grad
+
+    z_grad, codebook_grad = gradients(0.25)
+    commitment_z_grad, _ = gradients(0.25, "commitment_loss")
+    _, codebook_term_grad = gradients(0.25, "codebook_loss")
+    assert torch.allclose(z_grad, 0.25 * commitment_z_grad)
+    assert torch.allclose(codebook_grad, codebook_term_grad)
+    z_grad_2, codebook_grad_2 = gradients(1.0)
+    assert torch.allclose(z_grad_2, 4 * z_grad)              # beta acts on the encoder only
+    assert torch.allclose(codebook_grad_2, codebook_grad)
+
+
 def test_perplexity_is_one_for_a_single_code_and_k_for_uniform_use():
     assert perplexity_of(torch.zeros(50, dtype=torch.long), 8).item() == pytest.approx(1.0)
     assert perplexity_of(torch.arange(8).repeat(10), 8).item() == pytest.approx(8.0, rel=1e-5)

@@ -7,7 +7,6 @@ instead of silently reusing stale data, and reordering a config's keys does not.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,43 +15,45 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cellnb.data.imageset import ImageSet
-from cellnb.jsonable import json_default
 from cellnb.data.store import CorruptImageSetError, check_imageset, write_imageset
+from cellnb.jsonable import canonical_json, config_key  # noqa: F401  (part of this module's API)
 
 DATA_ENV = "CELLNB_DATA"
-KEY_LENGTH = 16  # hex digits of SHA-256: 64 bits, ample for the handful of configs per kind
+PACKAGE_DIR = Path(__file__).resolve().parents[1]   # the cellnb package folder
+REGISTRY_FILE = "datasets.yml"                      # the registry of the papers' real datasets
 _KIND_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def cache_dir() -> Path:
-    """``$CELLNB_DATA`` if set, else ``$XDG_CACHE_HOME/cellnb``, else ``~/.cache/cellnb``.
+    """Where cached and downloaded data go, the first that applies:
+
+    1. ``$CELLNB_DATA``, if set;
+    2. ``<checkout>/data/cache`` when cellnb runs from a source checkout (see
+       :func:`source_checkout`); git ignores that folder;
+    3. ``$XDG_CACHE_HOME/cellnb``, else ``~/.cache/cellnb`` (an installed package).
 
     The directory is not created here; writing into it creates it.
     """
     configured = os.environ.get(DATA_ENV)
     if configured:
         return Path(configured).expanduser()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "data" / "cache"
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "cellnb"
 
 
-def canonical_json(config: dict) -> str:
-    """``config`` as JSON with sorted keys and no whitespace: equal configs give equal text.
+def source_checkout() -> Path | None:
+    """The repository root when cellnb is imported from a source checkout, else ``None``.
 
-    NumPy scalars and arrays are converted to the Python numbers and lists they hold, so a config
-    built with numpy values hashes like the same config written by hand. Tuples become lists.
+    A checkout has the top-level ``data/`` folder next to the package, recognised by the registry
+    file it holds (``data/datasets.yml``): a bare ``data/`` folder is not enough, because other
+    distributions sometimes install one into site-packages, next to an installed cellnb.
     """
-    try:
-        return json.dumps(config, sort_keys=True, separators=(",", ":"), default=json_default,
-                          ensure_ascii=True, allow_nan=True)
-    except TypeError as error:
-        raise TypeError(f"config value has no canonical JSON form: {error}") from None
-
-
-def config_key(config: dict) -> str:
-    """A short hash that is stable across runs, machines and key orders for ``config``."""
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_LENGTH]
+    root = PACKAGE_DIR.parent
+    return root if (root / "data" / REGISTRY_FILE).is_file() else None
 
 
 def cached_path(kind: str, config: dict) -> Path:

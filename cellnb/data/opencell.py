@@ -3,7 +3,7 @@
 Kobayashi et al., *Self-supervised deep learning encodes high-resolution features of protein
 subcellular localization*, Nature Methods (2022), trained cytoself on 1,100,253 crops of
 100x100 px from OpenCell (HEK293T, 1311 endogenously tagged proteins). The authors distribute
-them in two layouts (cytoself notes §2.3); :class:`OpenCellCrops` reads either one:
+them in two layouts (the cytoself repository's README); :class:`OpenCellCrops` reads either one:
 
 ``"shards"`` - the full data
     ``Image_data00.npy`` ... ``Image_data09.npy``, each an array ``[n, 100, 100, 4]`` with the
@@ -28,8 +28,8 @@ for a DataLoader) or :meth:`~OpenCellCrops.to_imageset` (a subset held in memory
 :mod:`cellnb.data.registry` says they belong. Nothing here downloads anything: the files are on
 Google Drive and must be fetched by hand.
 
-What is known of the files comes from the README and third-party code, not from a specification
-(see the notes); the checks below therefore fail early with messages that say what was expected.
+What is known of the files comes from the README and third-party code, not from a
+specification; the checks below therefore fail early with messages that say what was expected.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ from cellnb.data.validation import DataFormatError, check_array
 OPENCELL = "opencell_cytoself"          # the dataset's name in cellnb.data.registry
 LAYOUTS = ("shards", "per_protein")
 
-# The shards' channel axis, in order (cytoself README; notes §2.3).
+# The shards' channel axis, in order (the cytoself repository's README).
 SHARD_CHANNELS = ("protein", "nucleus", "nuclear_distance", "nuclear_segmentation")
 # The per-protein files' suffixes: <name>_<suffix>.npy.
 PER_PROTEIN_SUFFIXES = {"protein": "pro", "nucleus": "nuc", "nuclear_distance": "nucdist"}
@@ -60,7 +60,7 @@ LABEL_COLUMNS = ("ensg", "name", "loc_grade1", "loc_grade2", "loc_grade3", "prot
 PER_PROTEIN_LABEL_COLUMNS = ("ensg", "name", "localization")
 
 # cytoself multiplies the nuclear-distance channel by 0.01 ("intensity_adjustment"), meaning to
-# bring it to about [-1, 1] (notes §1.4; issue #7).
+# bring it to about [-1, 1] (the cytoself repository's issue #7).
 DISTANCE_SCALE = 0.01
 DEFAULT_MAX_BYTES = 2 * 2**30           # to_imageset refuses subsets larger than this (2 GiB)
 
@@ -141,13 +141,13 @@ class OpenCellCrops:
     distance_scale:
         Factor applied to ``nuclear_distance``. The paper says the channel is "normalised between
         -1 and 1"; the official code multiplies it by 0.01 instead, which the maintainer says
-        was meant to reach about [-1, 1] (notes §1.4, issue #7). 0.01 follows the code; 1.0
+        was meant to reach about [-1, 1] (the repository's issue #7). 0.01 follows the code; 1.0
         gives the values as stored.
     minmax_channels:
         Channels to min-max normalise to [0, 1] crop by crop
         (:func:`~cellnb.data.transforms.minmax_normalize`). None by default: the paper says the
         fluorescence was scaled to [0, 1] before release, without saying whether per crop or per
-        field (notes §2.1), and cytoself trains on the protein channel as stored. This reader
+        field (Methods), and cytoself trains on the protein channel as stored. This reader
         does not check that range; pass ``("protein",)`` to rescale each crop on read.
 
     Attributes: ``metadata`` (one row per crop, see below), ``channels``, ``layout``,

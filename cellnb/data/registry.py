@@ -1,29 +1,37 @@
 """Where the papers' real datasets live, and how to get each file: your copy, the cache, pooch.
 
 The book runs on synthetic data by default, because none of the papers' datasets can be
-installed from a package registry (``notes/real_pixels.md``). Readers who want the real data
+installed from a package registry. Readers who want the real data
 need to know, in one place, what each paper used, where it is hosted, how big it is, in which
-format and under which licence. This module is that place, in the style of ``pooch``: a registry
-of file names, URLs and checksums, and :func:`fetch`, which returns local paths and downloads
-only what is neither in the reader's own folder nor in the cache.
+format and under which licence. That place is a data file a person can read and edit,
+``data/datasets.yml`` at the top of the repository (see its header for the fields); this module
+reads it, in the style of ``pooch``: a registry of file names, URLs and checksums, and
+:func:`fetch`, which returns local paths and downloads only what is neither in the reader's own
+folder nor in the cache. ``python -m cellnb.data.registry`` checks the file and regenerates the
+list of datasets in ``data/README.md``.
 
-Everything here comes from the dataset sections (§2) of the project notes on each paper. The
-notes give no checksums, so every ``sha256`` is ``None`` (pooch then skips verification and logs
-the hash of what it downloaded); they give only approximate sizes. Several hosts need a person
-at a browser (Google Drive quotas, S3 buckets, per-gene web pages): those files are marked
-``manual_download`` and come with instructions instead of a URL pooch could use.
+Everything in the registry comes from the papers' data sections and the hosts' pages, and no
+source publishes checksums, so every ``sha256`` is empty (pooch then skips verification
+and logs the hash of what it downloaded); they give only approximate sizes. Several hosts need a
+person at a browser (Google Drive quotas, S3 buckets, per-gene web pages, folders of a code
+repository): those files are marked ``manual_download`` and come with instructions instead of a
+URL pooch could use.
 
 Where :func:`fetch` looks for file ``F`` of dataset ``D``, in order:
 
 1. ``<data_dir>/D/F``, then ``<data_dir>/F`` - your own copy (``data_dir`` argument);
-2. ``<cache>/real/D/F`` - the cache of :func:`cellnb.data.cache.cache_dir` (``$CELLNB_DATA``,
-   else ``$XDG_CACHE_HOME/cellnb``, else ``~/.cache/cellnb``);
+2. ``<cache>/real/D/F`` - the cache of :func:`cellnb.data.cache.cache_dir` (``$CELLNB_DATA``;
+   else ``data/cache`` in a source checkout; else ``$XDG_CACHE_HOME/cellnb`` or
+   ``~/.cache/cellnb``);
 3. a download with pooch into the cache (never for ``manual_download`` files, which raise an
    error saying where to get them and where to put them).
 """
 from __future__ import annotations
 
+import difflib
+import re
 import shutil
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +39,10 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import pandas as pd
+import yaml
 
-from cellnb.data.cache import cache_dir
+from cellnb.data import cache
+from cellnb.data.cache import REGISTRY_FILE, cache_dir
 
 
 @dataclass(frozen=True)
@@ -52,12 +62,12 @@ class DataFile:
 class Dataset:
     name: str
     title: str
-    used_by: str                       # the paper(s) of the book that use it
+    used_by: str                       # the chapter (paper) of the book that uses it
     citation: str
     doi: str | None
     licence: str
     layout: str                        # what a loader finds inside; how to arrange a local copy
-    source: str                        # the notes section the entry is taken from
+    source: str                        # where in the paper the dataset is described
     files: tuple[DataFile, ...] = field(default_factory=tuple)
 
     def file(self, name: str) -> DataFile:
@@ -72,216 +82,193 @@ class ManualDownloadRequired(FileNotFoundError):
     """A file that only a person can download (Drive, S3, web pages) is not on disk yet."""
 
 
-# --- the registry ------------------------------------------------------------------------------
-
-_CYTOSELF_README = ("the Google Drive links in the README of the official cytoself repository "
-                    "(github.com/royerlab/cytoself, data section)")
-_DRIVE_QUOTA = ("Drive may answer 'Access denied / too many accesses' (cytoself issue #12); "
-                "retry later.")
+class RegistryError(ValueError):
+    """The registry file is malformed; the message names the file, the dataset and the field."""
 
 
-def _opencell_files() -> tuple[DataFile, ...]:
-    # The README says the 10 shards "are intended to be concatenated" (cytoself notes §2.3).
-    shards = []
-    for index in range(10):
-        shards.append(DataFile(
-            name=f"Image_data{index:02d}.npy",
-            format="NumPy array [n, 100, 100, 4], channels (target protein, nucleus, nuclear "
-                   "distance, nuclear segmentation); shard 00 holds 134,304 crops",
-            manual_download=True,
-            how_to_get=f"Download it from {_CYTOSELF_README}. {_DRIVE_QUOTA}"))
-        shards.append(DataFile(
-            name=f"Label_data{index:02d}.csv",
-            format="CSV, one row per crop of the matching Image_data shard; 7 columns: ensg, "
-                   "name, loc_grade1, loc_grade2, loc_grade3, protein_id, FOV_id",
-            manual_download=True,
-            how_to_get=f"Download it from {_CYTOSELF_README}. {_DRIVE_QUOTA}"))
-    supplementary = [
-        ("proteins_uniloc.csv", "Supplementary File 2", "CSV, 2 columns (protein, "
-         "localisation): proteins with one exclusive localisation"),
-        ("proteins_corum.csv", "Supplementary File 1", "CSV: 38 CORUM complexes whose subunits "
-         "are all in OpenCell and not shared between complexes"),
-        ("proteins_subunits.csv", "Supplementary File 3", "CSV: subunits of the complexes of "
-         "Figs. 2 and 3b"),
-    ]
-    return tuple(shards) + tuple(
-        DataFile(name=name, format=fmt, manual_download=True,
-                 how_to_get=f"It is {which} of the cytoself paper (Kobayashi et al. 2022): "
-                            "download it from the journal's supplementary information.")
-        for name, which, fmt in supplementary)
+# --- the registry file ------------------------------------------------------------------------
+
+PACKAGED_REGISTRY = Path("datasets") / REGISTRY_FILE   # inside the installed package (pyproject)
+
+# Every field of an entry must be present; those in _MAY_BE_EMPTY may have no value.
+_DATASET_FIELDS = ("name", "title", "used_by", "citation", "doi", "licence", "source", "layout",
+                   "files")
+_MAY_BE_EMPTY = {"doi"}
+_FILE_FIELDS = ("name", "format", "manual_download")
+_FILE_OPTIONAL_FIELDS = ("approx_size", "url", "sha256", "how_to_get")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")    # a folder name in the cache
+_SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+_DOWNLOAD_SCHEMES = ("http", "https", "ftp", "sftp", "doi", "file")   # what fetch can download
 
 
-DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in (
-    Dataset(
-        name="opencell_cytoself",
-        title="OpenCell crops used to train cytoself (HEK293T, 1311 endogenously tagged proteins)",
-        used_by="cytoself",
-        citation="Kobayashi H, Cheveralls KC, Leonetti MD, Royer LA. Self-supervised deep "
-                 "learning encodes high-resolution features of protein subcellular "
-                 "localization. Nature Methods (2022).",
-        doi=None,
-        licence="not stated for the data; the code (royerlab/cytoself) is BSD-3-Clause",
-        layout="1,100,253 crops of 100x100 px in 10 shards Image_dataXX.npy (channels last) "
-               "with matching Label_dataXX.csv, to be concatenated in order; split per protein "
-               "and grouped by FOV_id. Put the files flat in <data_dir>/opencell_cytoself/.",
-        source="notes/cytoself.md §2.1-2.3",
-        files=_opencell_files(),
-    ),
-    Dataset(
-        name="hpa_v18",
-        title="Human Protein Atlas v18 cell atlas: RGB composites of 12,068 proteins",
-        used_by="paired cell inpainting (human model)",
-        citation="Human Protein Atlas, version 18 (proteinatlas.org), as used by Lu AX, Kraus "
-                 "OZ, Cooper S, Moses AM. Learning unsupervised feature representations for "
-                 "single cell microscopy images with paired cell inpainting. PLoS Comput Biol "
-                 "15(9): e1007348 (2019); preprint doi:10.1101/395954.",
-        doi=None,
-        licence="Human Protein Atlas terms of use (not stated in the notes; see proteinatlas.org)",
-        layout="Suggested layout: images/<ENSG>/<file name from the imageUrl>.jpg, one RGB JPEG "
-               "per field: blue = nucleus (DAPI), red = microtubules, green = antibody "
-               "(protein). 41,517 protein x cell line x antibody images, usually 2 fields each. "
-               "JPEG chroma subsampling mixes channels slightly (PCI notes §2.3).",
-        source="notes/paired_cell_inpainting.md §2.3-2.4",
-        files=(DataFile(
-            name="images", format="folder of blue_red_green RGB JPEG composites, one "
-                                  "sub-folder per Ensembl gene id",
-            url="https://www.proteinatlas.org/humanproteome/cell",
-            approx_size="about 24 GB, about a week to download",
-            manual_download=True,
-            how_to_get="For each Ensembl gene id, fetch https://www.proteinatlas.org/<ENSG>.xml, "
-                       "keep the part between <subAssay type=\"human\"> and </subAssay>, and "
-                       "download every imageUrl containing 'blue' (the composite JPEG). The "
-                       "v18-era XML layout may have changed since; current HPA releases may "
-                       "need another route."),),
-    ),
-    Dataset(
-        name="yeast_deeploc_chong",
-        title="Chong et al. 2015 labelled yeast single cells (GFP + RFP, 17 classes), as "
-              "distributed with DeepLoc",
-        used_by="paired cell inpainting (yeast evaluation)",
-        citation="Chong YT et al. (2015), CyCLoPs yeast proteome screen; single-cell crops and "
-                 "CellProfiler features distributed by O. Kraus with DeepLoc "
-                 "(github.com/okraus/DeepLoc); used by Lu et al., PLoS Comput Biol 15(9): "
-                 "e1007348 (2019).",
-        doi=None,
-        licence="not stated in the notes",
-        layout="DeepLoc_full_datasets.zip holds Chong_train_set.hdf5, Chong_valid_set.hdf5 and "
-               "Chong_test_set.hdf5 (written with deepdish). Concatenated they give 30,889 "
-               "cells. Keys: data1 (one row per cell, reshape to (2, 64, 64): channel 0 = GFP, "
-               "channel 1 = RFP), Index1 (one-hot labels) with Index1_columns (class names), "
-               "Info1 with Info1_columns (CellProfiler features).",
-        source="notes/paired_cell_inpainting.md §2.2, §2.4",
-        files=(DataFile(
-            name="DeepLoc_full_datasets.zip",
-            format="zip of HDF5 files (see layout)",
-            url="http://spidey.ccbr.utoronto.ca/~okraus/DeepLoc_full_datasets.zip"),),
-    ),
-    Dataset(
-        name="yeast_cyclops_wt2",
-        title="CyCLoPs WT2 screen: full fields of view of the yeast GFP-ORF collection with a "
-              "cytosolic RFP marker",
-        used_by="paired cell inpainting (yeast training)",
-        citation="Koh JLY et al. (2015) and Chong YT et al. (2015), CyCLoPs; used by Lu et al., "
-                 "PLoS Comput Biol 15(9): e1007348 (2019).",
-        doi=None,
-        licence="not stated in the notes",
-        layout="Zip files of full fields (RFP + GFP), 4 fields per well; they need cell "
-               "segmentation and 64x64 cropping (1,165,713 cells, 4,069 proteins after "
-               "filtering). Put the downloaded zips in <data_dir>/yeast_cyclops_wt2/WT2/.",
-        source="notes/paired_cell_inpainting.md §2.1, §2.4",
-        files=(DataFile(
-            name="WT2", format="folder of zip files of full fields of view",
-            url="http://hershey.csb.utoronto.ca/image_screens/WT2/",
-            manual_download=True,
-            how_to_get="Download the zip files listed at "
-                       "http://hershey.csb.utoronto.ca/image_screens/WT2/ (a directory "
-                       "listing; the file names are not recorded here)."),),
-    ),
-    Dataset(
-        name="allen_integrated_cell_2d",
-        title="Allen Cell hiPSC single cells, 2D max projections, 10 tagged structures "
-              "(6,077 cells)",
-        used_by="Integrated Cell 2D",
-        citation="Johnson GR, Donovan-Maiye RM, Maleckar MM. Generative Modeling with "
-                 "Conditional Autoencoders: Building an Integrated Cell. arXiv:1705.00092 "
-                 "(2017).",
-        doi=None,
-        licence="Allen Institute for Cell Science data; terms not stated in the notes "
-                "(see allencell.org)",
-        layout="One sub-folder per structure, each with per-cell RGB PNGs: R = membrane, "
-               "G = structure, B = DNA; the class is the folder name. The original code read "
-               "them from .../release_v2/aligned/2D. Put that folder (the one whose "
-               "sub-folders are the structures) at <data_dir>/allen_integrated_cell_2d/2D/.",
-        source="notes/integrated_cell.md §2.2-2.5",
-        files=(DataFile(
-            name="2D", format="folder: <structure>/<cell>.png, RGB (membrane, structure, DNA)",
-            url="s3://aics.integrated.cell.arxiv.paper.data",
-            manual_download=True,
-            how_to_get="Copy the public S3 bucket with the AWS command-line tool: `aws s3 cp "
-                       "s3://aics.integrated.cell.arxiv.paper.data . --recursive "
-                       "--no-sign-request`, then place the folder of per-structure "
-                       "sub-folders as 2D/."),),
-    ),
-    Dataset(
-        name="allen_integrated_cell_3d",
-        title="Allen Cell hiPSC single cells in 3D, 11 tagged structures (21,967 cells), "
-              "dataset ipp_17_10_25",
-        used_by="Integrated Cell 3D",
-        citation="Johnson GR, Donovan-Maiye RM, Maleckar MM. Building a 3D Integrated Cell. "
-                 "bioRxiv 238378 (2017).",
-        doi=None,
-        licence="Allen Institute for Cell Science data; terms not stated in the notes "
-                "(see allencell.org)",
-        layout="Manifest data_jobs_out.csv (columns include save_cell_reg_path, "
-               "save_nuc_reg_path, save_dna_reg_path, save_memb_reg_path, "
-               "save_struct_reg_path, save_trans_reg_path, save_h5_reg_path, "
-               "structureProteinName) pointing to per-channel TIFFs of each cell; the original "
-               "code cached each cell as one HDF5 with a 6-channel uint8 dataset 'image' "
-               "(cell seg, nuc seg, DNA, membrane, structure, transmitted). The successor data "
-               "(Quilt package aics/pipeline_integrated_single_cell, about 250 GB) has another "
-               "manifest (metadata.csv). Put the unpacked tree at "
-               "<data_dir>/allen_integrated_cell_3d/ipp_17_10_25/.",
-        source="notes/integrated_cell.md §2.2-2.5",
-        files=(DataFile(
-            name="ipp_17_10_25", format="folder: manifest CSV + per-channel 3D TIFFs per cell",
-            url="http://downloads.allencell.org/publication-data/building-a-3d-integrated-cell/",
-            approx_size="about 150 GB decompressed",
-            manual_download=True,
-            how_to_get="Download the tarball from "
-                       "http://downloads.allencell.org/publication-data/building-a-3d-integrated"
-                       "-cell/ (or the S3 bucket s3://aics.integrated.cell.arxiv.paper.data) and "
-                       "unpack it."),),
-    ),
-    Dataset(
-        name="lin_fission_yeast",
-        title="LIN fission-yeast cells: Bgs4 (red) + one of 41 polarity factors (green), "
-              "about 170,000 cells",
-        used_by="GANs for biological image synthesis (biogans)",
-        citation="Dodgson J et al. Reconstructing regulatory pathways by systematically mapping "
-                 "protein localization interdependency networks. bioRxiv (2017); used by "
-                 "Osokin A, Chessel A, Carazo Salas RE, Vaggi F. GANs for Biological Image "
-                 "Synthesis. ICCV 2017 (arXiv:1708.04692).",
-        doi="10.1101/116749",
-        licence="contact the authors of Dodgson et al. (2017), per the biogans README",
-        layout="Each zip unpacks to LIN_Normalized_WT_size-<h>-<w>_train/ and ..._test/ (the "
-               "authors' fixed split), each with one sub-folder per protein holding "
-               "cellNNNNNN.png: RGB, R = Bgs4, G = the protein, B = empty; background is 0 "
-               "(cells are masked).",
-        source="notes/biogans.md §2.1-2.2",
-        files=(
-            DataFile(name="LIN_Normalized_WT_size-48-80.zip",
-                     format="zip of 48x80 RGB PNGs (see layout)",
-                     url="http://www.di.ens.fr/sierra/research/biogans/"
-                         "LIN_Normalized_WT_size-48-80.zip",
-                     approx_size="438 MB"),
-            DataFile(name="LIN_Normalized_WT_size-96-160.zip",
-                     format="zip of 96x160 RGB PNGs (see layout)",
-                     url="http://www.di.ens.fr/sierra/research/biogans/"
-                         "LIN_Normalized_WT_size-96-160.zip",
-                     approx_size="1.3 GB"),
-        ),
-    ),
-)}
+def registry_path() -> Path:
+    """The registry file: ``data/datasets.yml`` of the source checkout cellnb runs from, else the
+    copy installed with the package (``cellnb/datasets/datasets.yml``)."""
+    checkout = cache.source_checkout()
+    if checkout is not None:
+        return checkout / "data" / REGISTRY_FILE
+    packaged = cache.PACKAGE_DIR / PACKAGED_REGISTRY
+    if not packaged.is_file():
+        raise FileNotFoundError(
+            f"the dataset registry is missing: cellnb at {cache.PACKAGE_DIR} is neither in a "
+            f"source checkout (with data/{REGISTRY_FILE} next to it) nor installed with "
+            f"{packaged}; reinstall cellnb")
+    return packaged
+
+
+def load_registry(path) -> dict[str, Dataset]:
+    """The datasets of the registry file at ``path``, by name, checked field by field.
+
+    Raises :class:`RegistryError`, naming the file, the dataset and the field, for anything a
+    person may get wrong when editing: a missing or unknown field, a value of the wrong kind
+    (YAML reads ``yes`` as a boolean and ``2017-05-01`` as a date), a malformed checksum, a
+    downloadable file without a URL, a manual one without instructions, a name given twice.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as stream:     # YAML's messages then name the file
+            document = yaml.load(stream, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        raise RegistryError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(document, dict) or "datasets" not in document:
+        raise RegistryError(f"{path}: expected a mapping with the key 'datasets', a list of "
+                            f"entries; got {_shown(document)}")
+    unknown = sorted(set(document) - {"datasets"}, key=str)
+    if unknown:
+        raise RegistryError(f"{path}: unknown top-level key {unknown[0]!r}; the file holds only "
+                            "'datasets', a list of entries")
+    entries = document["datasets"]
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(f"{path}: 'datasets' must be a list of entries ('- name: ...'), "
+                            f"got {_shown(entries)}")
+    datasets: dict[str, Dataset] = {}
+    for index, entry in enumerate(entries):
+        dataset = _parse_dataset(entry, f"{path}: {_label('dataset', entry, index)}")
+        if dataset.name in datasets:
+            raise RegistryError(f"{path}: dataset {dataset.name!r}, field 'name': the name is "
+                                "used by an earlier entry too; names must be unique")
+        datasets[dataset.name] = dataset
+    return datasets
+
+
+def _parse_dataset(entry, where: str) -> Dataset:
+    _check_fields(entry, _DATASET_FIELDS, (), where)
+    values = {key: _text(entry, key, where, may_be_empty=key in _MAY_BE_EMPTY)
+              for key in _DATASET_FIELDS if key != "files"}
+    if not _NAME_PATTERN.match(values["name"]):
+        raise RegistryError(f"{where}, field 'name': {values['name']!r} is not a simple name "
+                            "(letters, digits, '_', '-', '.'); it becomes a folder name")
+    files = entry["files"]
+    if not isinstance(files, list) or not files:
+        raise RegistryError(f"{where}, field 'files': expected a list of files ('- name: ...'), "
+                            f"got {_shown(files)}")
+    data_files: list[DataFile] = []
+    for index, file_entry in enumerate(files):
+        data_file = _parse_file(file_entry, f"{where}, {_label('file', file_entry, index)}")
+        if data_file.name in {f.name for f in data_files}:
+            raise RegistryError(f"{where}, file {data_file.name!r}, field 'name': the file is "
+                                "listed twice")
+        data_files.append(data_file)
+    return Dataset(**values, files=tuple(data_files))
+
+
+def _parse_file(entry, where: str) -> DataFile:
+    _check_fields(entry, _FILE_FIELDS, _FILE_OPTIONAL_FIELDS, where)
+    name = _text(entry, "name", where)
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise RegistryError(f"{where}, field 'name': {name!r} must be a relative path inside "
+                            "the dataset's folder")
+    manual = entry["manual_download"]
+    if not isinstance(manual, bool):
+        raise RegistryError(f"{where}, field 'manual_download': expected true or false, got "
+                            f"{_shown(manual)}")
+    url = _text(entry, "url", where, may_be_empty=True)
+    sha256 = _text(entry, "sha256", where, may_be_empty=True)
+    if sha256 is not None:
+        sha256 = sha256.lower()
+        if not _SHA256_PATTERN.match(sha256):
+            raise RegistryError(f"{where}, field 'sha256': expected 64 hexadecimal digits (a "
+                                f"SHA-256 checksum) or nothing, got {_shown(entry['sha256'])}")
+    how_to_get = _text(entry, "how_to_get", where, may_be_empty=True) or ""
+    if manual and not how_to_get:
+        raise RegistryError(f"{where}, field 'how_to_get': a manual download needs instructions "
+                            "saying where and how a person gets the file")
+    if not manual and (url is None or urlparse(url).scheme not in _DOWNLOAD_SCHEMES):
+        raise RegistryError(f"{where}, field 'url': a file that fetch downloads needs a URL with "
+                            f"one of the schemes {', '.join(_DOWNLOAD_SCHEMES)}, got "
+                            f"{_shown(url)}; or set manual_download: true and add how_to_get")
+    return DataFile(name=name, format=_text(entry, "format", where), url=url, sha256=sha256,
+                    approx_size=_text(entry, "approx_size", where, may_be_empty=True),
+                    manual_download=manual, how_to_get=how_to_get)
+
+
+def _check_fields(entry, required, optional, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: expected a mapping of fields ('name: ...'), got "
+                            f"{_shown(entry)}")
+    allowed = (*required, *optional)
+    for key in entry:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise RegistryError(f"{where}: unknown field {key!r}; {hint}the fields are "
+                                f"{', '.join(allowed)}")
+    missing = [key for key in required if key not in entry]
+    if missing:
+        fields = ", ".join(repr(key) for key in missing)
+        raise RegistryError(f"{where}: missing field{'s' if len(missing) > 1 else ''} {fields} "
+                            "(leave a value empty where it is unknown, but keep the field)")
+
+
+def _text(entry: dict, key: str, where: str, may_be_empty: bool = False) -> str | None:
+    value = entry.get(key)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None or value == "":
+        if may_be_empty:
+            return None
+        raise RegistryError(f"{where}, field {key!r}: it is empty; it needs a value")
+    raise RegistryError(f"{where}, field {key!r}: expected text, got {_shown(value)}; YAML reads "
+                        "some bare values as numbers, dates or booleans, so put it in quotes")
+
+
+def _label(kind: str, entry, index: int) -> str:
+    """``"dataset 'hpa_v18'"``, or ``"dataset #3"`` for an entry without a usable name."""
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if isinstance(name, str) and name.strip():
+        return f"{kind} {name.strip()!r}"
+    return f"{kind} #{index + 1}"
+
+
+def _shown(value) -> str:
+    """A value and its type, for messages: ``2017 (int)``."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):   # libyaml: 10x faster
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep=False):
+    loader.flatten_mapping(node)
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark, f"found the key {key!r} twice",
+                key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_unique_mapping)
+
+DATASETS: dict[str, Dataset] = load_registry(registry_path())
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -433,3 +420,126 @@ def _copy_local_file(url: str, output_file, pooch_instance=None) -> None:
             shutil.copyfileobj(handle, output_file)
     else:
         shutil.copyfile(source, output_file)
+
+
+# --- data/README.md ------------------------------------------------------------------------------
+
+README_BEGIN = ("<!-- begin datasets: generated from datasets.yml by python -m "
+                "cellnb.data.registry -->")
+README_END = "<!-- end datasets -->"
+_BLOCK_START = re.compile(r"^([-+*>#|]|\d+[.)])$")   # a word that would open a Markdown block
+
+
+def readme_section(datasets: dict[str, Dataset] | None = None) -> str:
+    """The list of datasets in ``data/README.md``, as Markdown: a table, then per dataset what
+    it is, whom to cite, its licence and layout, and how to get each of its files."""
+    datasets = DATASETS if datasets is None else datasets
+    lines = ["| dataset | used by | files | how to get it | licence |", "|---|---|---|---|---|"]
+    for dataset in datasets.values():
+        manual = sum(f.manual_download for f in dataset.files)
+        how = ("by hand" if manual == len(dataset.files) else
+               "`fetch` downloads it" if manual == 0 else "partly by hand")
+        cells = [f"[`{dataset.name}`](#{dataset.name})", dataset.used_by,
+                 str(len(dataset.files)), how, dataset.licence]
+        lines.append("| " + " | ".join(_markdown(cell).replace("|", "\\|") for cell in cells)
+                     + " |")
+    for dataset in datasets.values():
+        lines += ["", f"### `{dataset.name}`", "", _paragraph(_markdown(dataset.title)), ""]
+        doi = dataset.doi and f"[{dataset.doi}](https://doi.org/{dataset.doi})"
+        facts = [("Used by", dataset.used_by), ("Citation", dataset.citation),
+                 ("DOI", doi), ("Licence", dataset.licence),
+                 ("Layout", dataset.layout), ("Source", dataset.source)]
+        lines += [_bullet(f"**{label}:** {text if label == 'DOI' else _markdown(text)}")
+                  for label, text in facts if text]
+        lines += ["", "Files:", ""]
+        lines += [_bullet(_markdown_files(dataset, group)) for group in _groups(dataset.files)]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(text: str, section: str) -> str:
+    """``text`` (a README) with the part between the two markers replaced by ``section``."""
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no dataset list to update: it needs the line "
+                         f"{README_BEGIN!r} and, below it, the line {README_END!r}")
+    return f"{text[:start]}{README_BEGIN}\n\n{section}\n{text[end:]}"
+
+
+def _groups(files) -> list[list[DataFile]]:
+    """Files that are got the same way, together (the 20 shards of a dataset are one item)."""
+    groups: dict[tuple, list[DataFile]] = {}
+    for data_file in files:
+        key = (data_file.manual_download, data_file.how_to_get if data_file.manual_download
+               else data_file.name)
+        groups.setdefault(key, []).append(data_file)
+    return list(groups.values())
+
+
+def _markdown_files(dataset: Dataset, group: list[DataFile]) -> str:
+    names = ", ".join(f"`{f.name}`" for f in group)
+    sizes = sorted({f.approx_size for f in group if f.approx_size})
+    size = f" ({'; '.join(sizes)})" if sizes else ""
+    first = group[0]
+    if first.manual_download:
+        return f"{names}{size}: by hand. {_markdown(first.how_to_get)}"
+    checksum = f"sha256 `{first.sha256}`" if first.sha256 else "no published sha256"
+    return (f"{names}{size}: `fetch({dataset.name!r})` downloads it from <{first.url}> "
+            f"({checksum}).")
+
+
+def _markdown(text: str) -> str:
+    # A bare "<data_dir>" would be read as an HTML tag and vanish from the rendered page.
+    return text.replace("<", "\\<")
+
+
+def _bullet(text: str) -> str:
+    return _paragraph(text, "- ", "  ")
+
+
+def _paragraph(text: str, first: str = "", rest: str = "", width: int = 100) -> str:
+    """``text`` filled to ``width`` columns, ``first`` and ``rest`` indenting its lines. No line
+    starts with a word that Markdown reads as the start of a list, quote or heading ("+", "1.")."""
+    lines: list[list[str]] = [[]]
+    for word in text.split():
+        line = lines[-1]
+        indent = first if len(lines) == 1 else rest
+        if line and len(indent) + len(" ".join([*line, word])) > width:
+            carried = [line.pop()] if _BLOCK_START.match(word) and len(line) > 1 else []
+            lines.append([*carried, word])
+        else:
+            line.append(word)
+    return "\n".join((rest if index else first) + " ".join(line)
+                     for index, line in enumerate(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cellnb.data.registry [--check]``: check the registry file, then bring the
+    dataset list of ``data/README.md`` up to date (with ``--check``, only say whether it is)."""
+    args = sys.argv[1:] if argv is None else argv
+    if set(args) - {"--check"}:
+        print("usage: python -m cellnb.data.registry [--check]", file=sys.stderr)
+        return 2
+    path = registry_path()
+    datasets = load_registry(path)   # a RegistryError names the file, the dataset and the field
+    print(f"{path}: {len(datasets)} datasets, {sum(len(d.files) for d in datasets.values())} "
+          "files, all fields valid")
+    checkout = cache.source_checkout()
+    if checkout is None:
+        print("installed package: no data/README.md to update")
+        return 0
+    readme = checkout / "data" / "README.md"
+    current = readme.read_text(encoding="utf-8")
+    updated = update_readme(current, readme_section(datasets))
+    if updated == current:
+        print(f"{readme} is up to date")
+        return 0
+    if "--check" in args:
+        print(f"{readme} is out of date: run python -m cellnb.data.registry", file=sys.stderr)
+        return 1
+    readme.write_text(updated, encoding="utf-8")
+    print(f"updated the dataset list in {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,21 +2,23 @@
 
 Every paper in this book trains on crops centred on one cell, cut from larger fields by a
 segmentation step the authors ran upstream: cytoself crops 100x100 windows around Hoechst-stained
-nuclei (cytoself notes §2.1), paired cell inpainting cuts 64x64 crops around cell centres (PCI
-notes §2.1) and the Integrated Cell centres each cell on its nucleus (IC notes §2.3). This module
+nuclei (cytoself, Methods, "Image data pre-processing"), paired cell inpainting cuts 64x64 crops
+around cell centres (Lu et al. 2019, Methods) and the Integrated Cell centres each cell on its
+nucleus (Johnson et al. 2017, Section 3.1). This module
 does that step on real or simulated fields so the rest of the pipeline can start from pixels:
 
 * :func:`segment_nuclei` - smoothed automatic threshold, hole filling and a distance-transform
   watershed that splits touching nuclei. It is the Gaussian low-pass + Li threshold that cytoself
-  describes (§2.1 step 1), without its Laplacian refinement, plus the textbook watershed split.
+  describes (Methods, "Nucleus segmentation"), without its Laplacian refinement, plus the
+  textbook watershed split.
 * :func:`extract_crops` - fixed-size windows centred on each nucleus centroid, with the border
-  and area filters the papers apply ("cells near image edges are ignored", cytoself §2.1).
+  and area filters the papers apply (cytoself ignores cells near image edges).
 * :func:`distance_to_background` - the Euclidean distance transform used throughout.
 * :func:`signed_distance_map` - cytoself's nuclear-distance channel: positive inside the nucleus,
-  negative outside, divided by a constant so it lies in about [-1, 1] (§2.1, §1.4, §4.3).
+  negative outside, divided by a constant so it lies in about [-1, 1] (cytoself, Methods).
 
 Learned segmenters (StarDist, Cellpose) do better on crowded fields; the cytoself maintainers
-recommend StarDist today (notes §2.1). The classical pipeline here needs no weights and no network.
+recommend StarDist today. The classical pipeline here needs no weights and no network.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def segment_nuclei(nucleus_image: np.ndarray, *, sigma: float = 1.0, threshold="
         Gaussian low-pass before thresholding, to suppress shot noise and texture inside nuclei.
     threshold:
         Global threshold separating nuclei from background: ``"li"`` (minimum cross-entropy,
-        as cytoself, notes §2.1), ``"otsu"``, or a number in the image's own intensity units.
+        as cytoself), ``"otsu"``, or a number in the image's own intensity units.
     local_window:
         Odd side (px) of a Gaussian-weighted local mean that a pixel must also exceed; about
         1.3 x the typical nucleus diameter. It cuts the dim necks between touching nuclei and
@@ -134,8 +136,8 @@ def signed_distance_map(mask: np.ndarray, scale: float = 1.0) -> np.ndarray:
 
     Inside the mask a pixel holds its distance to the nearest outside pixel (positive); outside,
     minus its distance to the nearest mask pixel. This is cytoself's nuclear-distance channel
-    (notes §2.1); with ``scale`` about the crop size the values lie in about [-1, 1] (notes §4.3;
-    the official code multiplies by 0.01 at 100 px, §1.4).
+    (Methods, "Image data pre-processing"); with ``scale`` about the crop size the values lie in
+    about [-1, 1] (the official code multiplies by 0.01 at 100 px).
     """
     mask = np.asarray(mask)
     if mask.dtype != bool:

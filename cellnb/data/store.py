@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
-from cellnb.jsonable import json_default
 from cellnb.data.validation import DataFormatError, open_hdf5
+from cellnb.jsonable import json_default
 
 FORMAT_NAME = "cellnb.imageset"
 FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 """Checks every real-data loader runs on what it reads, with errors that say what to do.
 
 Real datasets arrive as files the user downloaded by hand, from servers that change (the DeepLoc
-URL broke once, PCI notes §2.4; Google Drive links hit quotas, cytoself notes §2.3). A loader
+URL broke once; Google Drive links hit quotas). A loader
 that fails deep inside numpy or h5py with "index 3 is out of bounds" or "unable to open file
 (file signature not found)" leaves the reader stuck. These checks fail early, name the array,
 column or file at fault and suggest the fix.
