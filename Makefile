@@ -8,6 +8,9 @@
 # package for its real nuclei test image. The set-up is redone only when pyproject.toml changes
 # (a stamp file in the environment records the last install).
 #
+# make students writes the student version of every chapter with exercises (solutions removed)
+# to _build/students/.
+#
 # Variables: VENV (another environment, e.g. make test VENV=/tmp/venv-fresh), PYTHON (the
 # interpreter that creates it), PROFILE (for make book), PYTEST_ARGS (e.g. PYTEST_ARGS="-m 'not
 # notebook and not book'" for the unit tests only).
@@ -26,10 +29,14 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.cellnb-install-stamp
 
-.PHONY: book test lint setup clean
+.PHONY: book test students lint setup clean
 
 book: $(STAMP)
 	$(BIN)/cellnb book --profile $(PROFILE)
+
+# The chapters without their solutions, for a course: _build/students/<chapter>.ipynb
+students: $(STAMP)
+	$(BIN)/cellnb students --out _build/students
 
 # pytest exits 5 when it collected no test; that is a failure here, said in words.
 test: $(STAMP)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .progress import in_notebook, is_headless
 
+
 def interactive(draw: Callable, **controls):
     """Draw ``draw(**defaults)`` as a static figure, then offer widgets to redraw it live.
 
@@ -71,12 +72,19 @@ def show_plotly(figure) -> None:
 
     Live, plotly's own renderer is used. Headless, the figure becomes an HTML fragment that
     calls the ``Plotly`` object the book loads from its own ``_static`` folder, so the built
-    HTML needs no internet connection.
+    HTML needs no internet connection. In the book the figure takes the width of the text
+    column and follows it when the window is resized (plotly's ``responsive`` option): a fixed
+    width, from the figure's layout or plotly's 700 px default, would scroll sideways in a column
+    narrower than the figure. Its height is kept. The caller's figure is not modified.
     """
     from IPython.display import HTML, display
 
     if is_headless():
-        display(HTML(figure.to_html(include_plotlyjs=False, full_html=False,
-                                    config={"displaylogo": False})))
+        import plotly.graph_objects as go
+
+        column_wide = go.Figure(figure).update_layout(width=None, autosize=True)
+        display(HTML(column_wide.to_html(include_plotlyjs=False, full_html=False,
+                                         default_width="100%",
+                                         config={"displaylogo": False, "responsive": True})))
     else:
         figure.show()

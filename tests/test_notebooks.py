@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
 from cellnb.book.extension import colab_url
 from cellnb.book.pipeline import build_book, notebooks_in_toc, toc_pages
+from cellnb.book.students import is_solution
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks_in_toc(REPO / "_toc.yml")
 NOTEBOOK_TIMEOUT = 240  # seconds per chapter in the smoke profile on 2 CPU cores (hard stop)
 EXTERNAL_ASSET = re.compile(r'<(?:script|link)[^>]+(?:src|href)="((?:https?:)?//[^"]+\.(?:js|css)[^"]*)"')
 SMOKE_BUDGET = 90       # seconds: the issue's smoke budget on 2 CPU cores (measured 38-55 s)
+SOLUTION_CELL = re.compile(r'<div class="cell [^"]*\btag_solution\b[^"]*">\s*(<details class="[^"]*)?')
 
 
 @pytest.mark.notebook
@@ -53,6 +56,11 @@ def test_the_book_builds_from_the_smoke_runs(smoke_runs):
         link = colab_url(config["repository"]["url"], config["repository"]["branch"], relative)
         assert f'href="{link}"' in page, f"{relative}: no Open in Colab link"
         assert "injected-parameters" in page, f"{relative}: the smoke parameters are not shown"
+        code_solutions = [cell for cell in nbformat.read(notebook, as_version=4).cells
+                          if is_solution(cell) and cell.cell_type == "code"]
+        shown = SOLUTION_CELL.findall(page)
+        assert len(shown) == len(code_solutions), f"{relative}: solution cells missing"
+        assert all("hide" in details for details in shown), f"{relative}: a solution is not folded"
     # The book must work offline: no page may load a script or stylesheet from the internet.
     for page in html.rglob("*.html"):
         remote = EXTERNAL_ASSET.findall(page.read_text())

@@ -14,11 +14,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cellnb.book import cli
 from cellnb.book.extension import colab_url, github_repository
+from cellnb.book.fingerprint import fingerprint_path, package_digest, package_folders
 from cellnb.book.pipeline import (
     REQUIRED_PARAMETERS,
     BookBuildError,
     NotebookExecutionError,
     build_book,
+    execute_chapters,
     notebooks_in_toc,
     run_notebook,
     select_notebooks,
@@ -289,3 +291,187 @@ def test_a_chapter_installs_cellnb_first_where_it_is_missing(notebook):
     assert 'find_spec("cellnb") is None' in first_code.source
     assert "%pip install" in first_code.source and "cellnb[book]" in first_code.source
     assert f"git+{CONFIG['repository']['url']}" in first_code.source, "install from this repository"
+
+
+# ------------------------------------------------------- re-executing only what changed
+
+COUNT_RUNS = """\
+with open(f"{name}.runs", "a") as runs:
+    runs.write(f"{profile} {x}\\n")
+"""
+
+
+def _tiny_book(root: Path, *names: str) -> Path:
+    """A throw-away book: its own _toc.yml and _config.yml, and chapters whose every execution
+    appends a line to ``notebooks/<name>.runs``."""
+    _markdown_book(root, "# Intro\n")
+    chapters = "".join(f"  - file: notebooks/{name}\n" for name in names)
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n{chapters}")
+    for name in names:
+        _write_notebook(root / "notebooks" / f"{name}.ipynb", COUNT_RUNS,
+                        parameters=f'profile = "auto"\nx = 1\nname = "{name}"')
+    return root
+
+
+def _runs(root: Path, name: str) -> list[str]:
+    path = root / "notebooks" / f"{name}.runs"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _statuses(runs) -> dict[str, str]:
+    return {run.notebook.stem: run.status for run in runs}
+
+
+@pytest.mark.timeout(120)
+def test_a_second_build_reuses_every_chapter_and_says_so(tmp_path):
+    root = _tiny_book(tmp_path, "one", "two")
+    lines = []
+    first = execute_chapters(root, profile="smoke", package_hash="v1", log=lines.append)
+    assert _statuses(first) == {"one": "executed", "two": "executed"}
+    assert any(line.startswith("notebooks/one.ipynb: executed in ")
+               and line.endswith(" s (never executed)") for line in lines), lines
+
+    lines.clear()
+    second = execute_chapters(root, profile="smoke", package_hash="v1", log=lines.append)
+    assert _statuses(second) == {"one": "reused", "two": "reused"}
+    assert _runs(root, "one") == _runs(root, "two") == ["smoke 1"], "a reused chapter ran again"
+    assert all(": reused, up to date, executed in " in line for line in lines), lines
+
+
+@pytest.mark.timeout(120)
+def test_editing_one_chapter_re_executes_that_chapter_only(tmp_path):
+    root = _tiny_book(tmp_path, "one", "two")
+    execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    notebook = nbformat.read(root / "notebooks" / "two.ipynb", as_version=4)
+    notebook.cells.append(new_markdown_cell("A new paragraph."))
+    nbformat.write(notebook, root / "notebooks" / "two.ipynb")
+
+    runs = execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    assert _statuses(runs) == {"one": "reused", "two": "executed"}
+    assert runs[1].reasons == ["the notebook changed"]
+    assert (_runs(root, "one"), _runs(root, "two")) == (["smoke 1"], ["smoke 1", "smoke 1"])
+
+
+@pytest.mark.timeout(120)
+def test_a_new_profile_parameter_or_package_re_executes_and_force_re_executes_all(tmp_path):
+    root = _tiny_book(tmp_path, "one")
+    execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    changes = [
+        (dict(profile="cpu", package_hash="v1"), "profile smoke -> cpu"),
+        (dict(profile="cpu", parameters={"x": 2}, package_hash="v1"), "parameters {} -> {'x': 2}"),
+        (dict(profile="cpu", parameters={"x": 2}, package_hash="v2"), "the cellnb package changed"),
+        (dict(profile="cpu", parameters={"x": 2}, package_hash="v2", force=True), "--force"),
+    ]
+    for options, reason in changes:
+        (run,) = execute_chapters(root, log=print, **options)
+        assert (run.status, run.reasons) == ("executed", [reason])
+    assert _runs(root, "one") == ["smoke 1", "cpu 1", "cpu 2", "cpu 2", "cpu 2"]
+    (run,) = execute_chapters(root, profile="cpu", parameters={"x": 2}, package_hash="v2",
+                              log=print)
+    assert run.status == "reused"
+
+
+@pytest.mark.timeout(120)
+def test_the_fingerprint_lies_beside_the_executed_copy_and_a_failed_run_leaves_none(tmp_path):
+    root = _tiny_book(tmp_path, "one")
+    execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    executed = root / "_build" / "notebooks" / "one.ipynb"
+    stored = json.loads(fingerprint_path(executed).read_text())
+    assert fingerprint_path(executed) == executed.with_name("one.fingerprint.json")
+    assert stored["fingerprint"]["profile"] == "smoke"
+    assert stored["fingerprint"]["package"] == "v1"
+    assert stored["fingerprint"]["notebook"].startswith("sha256:")
+    assert stored["seconds"] >= 0
+
+    source = root / "notebooks" / "one.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    notebook.cells.append(new_code_cell("raise RuntimeError('broken')"))
+    nbformat.write(notebook, source)
+    with pytest.raises(NotebookExecutionError):
+        execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    assert not fingerprint_path(executed).exists(), "a failed run must never be reused"
+
+
+@pytest.mark.timeout(120)
+def test_only_executes_the_named_chapters_and_reports_the_others_as_stale(tmp_path):
+    root = _tiny_book(tmp_path, "one", "two")
+    execute_chapters(root, profile="smoke", package_hash="v1", log=print)
+    runs = execute_chapters(root, profile="smoke", package_hash="v2", only=["two"], log=print)
+    assert _statuses(runs) == {"one": "not selected", "two": "executed"}
+    assert "out of date: the cellnb package changed" in runs[0].describe()
+
+
+def test_the_package_hash_covers_code_and_package_data_but_not_byte_code_or_caches(tmp_path):
+    package = tmp_path / "pkg"
+    for folder in ("__pycache__", "cache"):
+        (package / folder).mkdir(parents=True)
+    (package / "module.py").write_text("x = 1\n")
+    (package / "datasets.yml").write_text("{}")
+    digest = package_digest(package)
+    (package / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"\0")
+    (package / "cache" / "atlas.h5").write_bytes(b"\0")
+    assert package_digest(package) == digest
+    (package / "datasets.yml").write_text('{"a": 1}')
+    assert package_digest(package) != digest
+    assert package_digest().startswith("sha256:"), "the installed cellnb package"
+
+
+def test_the_package_includes_sub_packages_an_editable_install_maps_elsewhere(monkeypatch,
+                                                                             tmp_path):
+    """pyproject's package-dir can map cellnb.datasets to data/; setuptools' editable finder
+    keeps that mapping in a module-level MAPPING."""
+    import sys
+    import types
+
+    finder_module = types.ModuleType("__editable___cellnb_finder")
+    finder_module.MAPPING = {"cellnb": "/elsewhere/cellnb", "cellnb.datasets": str(tmp_path)}
+
+    class Finder:
+        __module__ = finder_module.__name__
+
+    monkeypatch.setitem(sys.modules, finder_module.__name__, finder_module)
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder])
+    folders = package_folders()
+    assert folders[0] == (REPO / "cellnb").resolve() and folders[-1] == tmp_path.resolve()
+
+
+def test_book_takes_force():
+    args = cli.build_parser().parse_args(["book", "--force", "--only", "data"])
+    assert (args.force, args.only) == (True, ["data"])
+
+
+# --------------------------------------------------------------- the kernel's transport
+
+TCP_WARNING = "Kernel is running over TCP without encryption"
+
+
+@pytest.mark.timeout(120)
+def test_cellnb_run_does_not_print_the_kernel_transport_warning(tmp_path):
+    """ipykernel warns on every start unless the kernel manager provisions CurveZMQ keys."""
+    import subprocess
+    import sys
+
+    notebook = _write_notebook(tmp_path / "nb.ipynb", "y = x + 1")
+    result = subprocess.run([sys.executable, "-m", "cellnb.book.cli", "run", str(notebook),
+                             "--build-dir", str(tmp_path / "build")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert TCP_WARNING not in result.stdout + result.stderr
+
+
+# ------------------------------------------------------------- the book's column width
+
+CODE_LINE_LIMIT = 88   # characters: a longer line scrolls sideways in the book's column
+
+
+@by_name
+def test_notebook_code_lines_fit_the_book_column(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    too_long = [f"{notebook.name} cell {index} (id {cell.get('id', '?')}) line {number}: "
+                f"{len(line)} characters: {line.strip()[:60]}..."
+                for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+                for number, line in enumerate(cell.source.splitlines(), 1)
+                if len(line) > CODE_LINE_LIMIT]
+    if too_long:
+        pytest.fail(f"code lines longer than {CODE_LINE_LIMIT} characters (cells 0-based, "
+                    "counting markdown; lines 1-based):\n" + "\n".join(too_long), pytrace=False)

@@ -1,10 +1,11 @@
-"""The ``cellnb`` command: run a chapter, build the book, simulate a data set.
+"""The ``cellnb`` command: run a chapter, build the book, write the student notebooks, simulate a
+data set.
 
-``cellnb run NOTEBOOK`` and ``cellnb book`` are thin wrappers around :mod:`cellnb.book.pipeline`;
-``cellnb sim`` writes a synthetic atlas to disk. Its options are generated from the fields of
-``cellnb.sim.AtlasConfig``, so a new simulator setting is a command-line option without touching
-this file; the simulator is imported only when ``sim`` runs, so ``run`` and ``book`` never pay for
-it (nor break with it).
+``cellnb run NOTEBOOK`` and ``cellnb book`` are thin wrappers around :mod:`cellnb.book.pipeline`,
+``cellnb students`` around :mod:`cellnb.book.students`. ``cellnb sim`` writes a synthetic atlas
+to disk. Its options are generated from the fields of ``cellnb.sim.AtlasConfig``, so a new
+simulator setting is a command-line option without touching this file; the simulator is imported
+only when ``sim`` runs, so ``run`` and ``book`` never pay for it (nor break with it).
 """
 from __future__ import annotations
 
@@ -81,9 +82,22 @@ def _add_book(subparsers) -> None:
     book.add_argument("--only", nargs="+", metavar="NAME",
                       help="execute only these chapters (by notebook name); the others reuse "
                            "their executed copies")
+    book.add_argument("--force", action="store_true",
+                      help="re-execute every (selected) chapter, even those whose executed copy "
+                           "is up to date")
     book.add_argument("--skip-execute", action="store_true",
                       help="build from the executed notebooks already in _build/notebooks")
     book.add_argument("--build-dir", default="_build")
+
+
+def _add_students(subparsers) -> None:
+    students = subparsers.add_parser(
+        "students", help="write the student version (solutions removed) of every chapter that "
+                         "has exercises")
+    students.add_argument("--out", default="_build/students",
+                          help="folder for the student notebooks (default _build/students)")
+    students.add_argument("--only", nargs="+", metavar="NAME",
+                          help="only these chapters (by notebook name)")
 
 
 def _config_option(parser, field: dataclasses.Field) -> None:
@@ -124,6 +138,7 @@ def build_parser(config_class=None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(subparsers)
     _add_book(subparsers)
+    _add_students(subparsers)
     _add_sim(subparsers, config_class)
     return parser
 
@@ -144,8 +159,20 @@ def _book(args) -> int:
     from .pipeline import build_book
 
     index = build_book(profile=args.profile, only=args.only, skip_execute=args.skip_execute,
-                       parameters=dict(args.parameters) or None, build_dir=args.build_dir)
+                       force=args.force, parameters=dict(args.parameters) or None,
+                       build_dir=args.build_dir)
     print(f"book built: {index}")
+    return 0
+
+
+def _students(args) -> int:
+    from .students import write_student_versions
+
+    written = write_student_versions(".", args.out, only=args.only)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("no chapter has exercises yet: nothing written")
     return 0
 
 
@@ -188,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "book":
             return _book(args)
+        if args.command == "students":
+            return _students(args)
         return _sim(args, config_class)
     except (NotebookExecutionError, BookBuildError, FileNotFoundError, ValueError) as error:
         print(f"cellnb {args.command}: {error}", file=sys.stderr)

@@ -7,6 +7,16 @@ markdown pages of ``book/`` and the executed notebooks side by side in a staging
 the repository (so a page ``notebooks/data`` is the executed copy of ``notebooks/data.ipynb``), and
 builds the HTML with Sphinx treating every warning as an error. Jupyter Book never executes
 anything itself (``execute_notebooks: "off"``): what the book shows is what ``cellnb run`` ran.
+
+Every executed copy has a fingerprint beside it (:mod:`.fingerprint`): the hashes of its source
+notebook and of the ``cellnb`` package, its profile, parameters and kernel. ``build_book``
+re-executes a chapter only when its fingerprint changed (or with ``force``), so rebuilding after
+editing one chapter costs that chapter only.
+
+The kernel's ZeroMQ transport is encrypted with CurveZMQ keys that the kernel manager provisions
+(jupyter_client's ``transport_encryption="auto"``, for kernels whose kernelspec declares support,
+as ipykernel's does): without them ipykernel warns on every run that it talks over TCP in plain
+text.
 """
 from __future__ import annotations
 
@@ -16,8 +26,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import fingerprint as fingerprints
 
 NOTEBOOK_FOLDER = "notebooks"
 PAGES_FOLDER = "book"
@@ -90,10 +104,22 @@ def _describe_failure(source_notebook, error) -> str:
     return f"{where}, execution count {error.exec_count}, starting `{first_line}`"
 
 
+def kernel_manager_config():
+    """Configuration of the kernel manager papermill starts: CurveZMQ transport encryption
+    where pyzmq and jupyter_client support it (else None, and the kernel runs as before)."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if not zmq.has("curve") or "transport_encryption" not in KernelManager.class_trait_names():
+        return None
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
 def run_notebook(notebook: str | os.PathLike, *, profile: str = "auto",
                  parameters: Mapping[str, object] | None = None,
                  build_dir: str | os.PathLike = "_build/notebooks", kernel: str = "python3",
-                 timeout: float | None = None) -> Path:
+                 timeout: float | None = None, package_hash: str | None = None) -> Path:
     """Execute ``notebook`` into ``<build_dir>/<stem>.ipynb`` and return that path.
 
     ``profile`` and ``parameters`` replace the defaults of the notebook's ``parameters`` cell
@@ -102,6 +128,9 @@ def run_notebook(notebook: str | os.PathLike, *, profile: str = "auto",
     ``$CELLNB_METRICS_FILE=<build_dir>/<stem>.metrics.json`` (a stale file is deleted first).
     ``timeout`` is the limit in seconds for any one cell. Raises
     :class:`NotebookExecutionError` naming the notebook and the failing cell if a cell raises.
+
+    After a complete run its fingerprint goes to ``<build_dir>/<stem>.fingerprint.json``
+    (``package_hash`` replaces the hash of the installed ``cellnb`` package, for tests).
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -123,17 +152,24 @@ def run_notebook(notebook: str | os.PathLike, *, profile: str = "auto",
     output = build_dir / f"{notebook.stem}.ipynb"
     metrics = build_dir / f"{notebook.stem}.metrics.json"
     metrics.unlink(missing_ok=True)
+    fingerprints.forget(output)
+    fingerprint = fingerprints.Fingerprint.of(notebook, profile=profile, parameters=parameters,
+                                              kernel=kernel, package=package_hash)
     env = {"CELLNB_HEADLESS": "1", "CELLNB_METRICS_FILE": str(metrics)}
+    config = kernel_manager_config()
+    start = time.perf_counter()
     try:
         with _environment(**env):
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=values, kernel_name=kernel,
-                cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout)
+                cwd=str(notebook.parent), progress_bar=False, execution_timeout=timeout,
+                **({"config": config} if config is not None else {}))
     except PapermillExecutionError as error:
         raise NotebookExecutionError(
             f"{notebook} failed in {_describe_failure(source, error)}:\n"
             f"{error.ename}: {error.evalue}\n"
             f"The partly executed notebook, with the traceback, is {output}") from error
+    fingerprints.write_record(output, fingerprint, time.perf_counter() - start)
     return output
 
 
@@ -250,15 +286,84 @@ def sphinx_build(stage: Path, html_dir: Path, doctree_dir: Path) -> Path:
     return html_dir / "index.html"
 
 
-def build_book(*, profile: str = "auto", only: Iterable[str] | None = None,
-               skip_execute: bool = False, parameters: Mapping[str, object] | None = None,
-               root: str | os.PathLike | None = None,
-               build_dir: str | os.PathLike = "_build") -> Path:
-    """Execute the toc's notebooks (or those in ``only``) and build the HTML book.
+@dataclass
+class ChapterRun:
+    """What ``execute_chapters`` did with one chapter: ``status`` is ``"executed"``,
+    ``"reused"`` (its fingerprint is unchanged) or ``"not selected"`` (left out by ``only``)."""
 
-    Executed notebooks go to ``<build_dir>/notebooks``, the staging copy to
-    ``<build_dir>/stage`` and the HTML to ``<build_dir>/html``; returns the HTML index.
-    ``skip_execute`` reuses the executed notebooks already there.
+    notebook: Path
+    status: str
+    seconds: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.status == "executed":
+            return f"executed in {self.seconds:.0f} s ({'; '.join(self.reasons)})"
+        if self.status == "reused":
+            took = f", executed in {self.seconds:.0f} s" if self.seconds is not None else ""
+            return f"reused, up to date{took}"
+        stale = f"; out of date: {'; '.join(self.reasons)}" if self.reasons else ""
+        return f"not selected, its executed copy is used as it is{stale}"
+
+
+def execute_chapters(root: str | os.PathLike, *, profile: str = "auto",
+                     only: Iterable[str] | None = None, force: bool = False,
+                     parameters: Mapping[str, object] | None = None,
+                     executed_dir: str | os.PathLike = "_build/notebooks",
+                     package_hash: str | None = None,
+                     log: Callable[[str], None] | None = None) -> list[ChapterRun]:
+    """Bring the executed copies of the toc's chapters up to date, and say what each cost.
+
+    A chapter is executed when its executed copy's fingerprint differs from the one this run
+    would have (source notebook, profile, parameters, kernel, ``cellnb`` package; see
+    :mod:`.fingerprint`), or always with ``force``; otherwise its copy is reused. Chapters left
+    out by ``only`` are not executed. ``package_hash`` replaces the hash of the installed
+    package (computed once per call). Logs one line per chapter through ``log``.
+    """
+    log = log or (lambda line: print(line, flush=True))
+    root = Path(root).resolve()
+    executed_dir = (root / executed_dir).resolve()
+    notebooks = notebooks_in_toc(root / "_toc.yml")
+    selected = select_notebooks(notebooks, only)
+    if package_hash is None:
+        package_hash = fingerprints.package_digest()
+    runs = []
+    for notebook in notebooks:
+        name = notebook.relative_to(root).as_posix()
+        executed = executed_dir / f"{notebook.stem}.ipynb"
+        wanted = fingerprints.Fingerprint.of(notebook, profile=profile, parameters=parameters,
+                                             package=package_hash)
+        record = fingerprints.read_record(executed)
+        reasons = wanted.changes_since(record.fingerprint if record else None)
+        if notebook not in selected:
+            run = ChapterRun(notebook, "not selected", reasons=reasons)
+        elif reasons or force:
+            log(f"{name}: executing (profile {profile}; "
+                f"{'; '.join(['--force'] if force and not reasons else reasons)})")
+            start = time.perf_counter()
+            run_notebook(notebook, profile=profile, parameters=parameters,
+                         build_dir=executed_dir, package_hash=package_hash)
+            run = ChapterRun(notebook, "executed", time.perf_counter() - start,
+                             reasons or ["--force"])
+        else:
+            run = ChapterRun(notebook, "reused", record.seconds)
+        log(f"{name}: {run.describe()}")
+        runs.append(run)
+    return runs
+
+
+def build_book(*, profile: str = "auto", only: Iterable[str] | None = None,
+               skip_execute: bool = False, force: bool = False,
+               parameters: Mapping[str, object] | None = None,
+               root: str | os.PathLike | None = None,
+               build_dir: str | os.PathLike = "_build",
+               package_hash: str | None = None) -> Path:
+    """Execute the toc's chapters that changed (all of them with ``force``; only those in
+    ``only``) and build the HTML book.
+
+    Executed notebooks go to ``<build_dir>/notebooks`` (see :func:`execute_chapters`), the
+    staging copy to ``<build_dir>/stage`` and the HTML to ``<build_dir>/html``; returns the
+    HTML index. ``skip_execute`` uses the executed notebooks already there without checking them.
     """
     root = Path(root or Path.cwd()).resolve()
     for name in ("_toc.yml", "_config.yml"):
@@ -268,10 +373,8 @@ def build_book(*, profile: str = "auto", only: Iterable[str] | None = None,
     build_dir = (root / build_dir).resolve()
     executed_dir = build_dir / "notebooks"
     if not skip_execute:
-        for notebook in select_notebooks(notebooks_in_toc(root / "_toc.yml"), only):
-            print(f"executing {notebook.relative_to(root)} (profile {profile})", flush=True)
-            run_notebook(notebook, profile=profile, parameters=parameters,
-                         build_dir=executed_dir)
+        execute_chapters(root, profile=profile, only=only, force=force, parameters=parameters,
+                         executed_dir=executed_dir, package_hash=package_hash)
     stage = stage_book(root, executed_dir, build_dir / "stage")
     print(f"building the book from {stage}", flush=True)
     return sphinx_build(stage, build_dir / "html", build_dir / "doctrees")
