@@ -41,16 +41,19 @@ def protein_views(model, images, metadata: pd.DataFrame, spectra: pd.DataFrame, 
     means = np.stack([features[(metadata.protein == p).to_numpy()].mean(0) for p in proteins])
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     similarity = pd.DataFrame(means @ means.T, index=proteins, columns=proteins)
-    views = {}
-    for protein in proteins:
-        members = np.flatnonzero((metadata.protein == protein).to_numpy())[:n_crops]
-        shown = images[members]
-        reconstructed = (infer(model, shown, output_layer="decoder1")[:, 0]
-                         if model.config.decoders else None)
-        nearest = similarity[protein].drop(index=protein).nlargest(n_nearest)
-        views[protein] = ProteinView(protein, str(metadata.localization[members[0]]),
-                                     np.asarray(shown)[:, 0], reconstructed, nearest,
-                                     spectra.loc[protein])
+    members = {p: np.flatnonzero((metadata.protein == p).to_numpy())[:n_crops] for p in proteins}
+    shown = np.concatenate(list(members.values()))
+    # One pass over every crop shown: a batch per protein would cost a pass each.
+    reconstructed = (infer(model, images[shown], output_layer="decoder1")[:, 0]
+                     if model.config.decoders else None)
+    views, start = {}, 0
+    for protein, rows in members.items():
+        own = slice(start, start + len(rows))
+        start += len(rows)
+        views[protein] = ProteinView(
+            protein, str(metadata.localization[rows[0]]), np.asarray(images[rows])[:, 0],
+            None if reconstructed is None else reconstructed[own],
+            similarity[protein].drop(index=protein).nlargest(n_nearest), spectra.loc[protein])
     return views
 
 
