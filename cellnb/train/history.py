@@ -2,9 +2,11 @@
 
 Columns are ``train_<term>`` (epoch means of what ``step`` returned), ``val_<term>`` (what
 ``validate`` returned), ``lr_<optimizer>`` (the learning rate of the optimiser's first parameter
-group during the epoch) and ``seconds``. The history is kept as a dict of lists, which is what
-the checkpoint stores (plain lists load with ``weights_only=True``; a pickled DataFrame would not),
-and becomes a DataFrame indexed by the 1-based epoch on demand.
+group when the epoch started: the rate all its steps used, or its first step's where the step
+advances a schedule; a drop on a plateau shows from the next epoch) and ``seconds``. The history is
+kept as a dict of lists, which is what the checkpoint stores (plain lists load with
+``weights_only=True``; a pickled DataFrame would not), and becomes a DataFrame indexed by the
+1-based epoch on demand.
 """
 from __future__ import annotations
 

@@ -129,7 +129,8 @@ class Trainer:
             model.train()
         current = self._epoch
         tick = time.perf_counter()
-        for batch in current.start(loader, self._generators):   # skips what a resumed epoch did
+        # Skips what a resumed epoch did.
+        for batch in current.start(loader, self._generators, self._learning_rates()):
             current.running.add(as_numbers(step(batch), "step(batch)"))
             current.batches += 1
             self.global_step += 1
@@ -149,8 +150,9 @@ class Trainer:
             with torch.no_grad():
                 metrics = as_numbers(validate(), "validate()")
             record.update({f"val_{name}": value for name, value in metrics.items()})
-        record.update({f"lr_{name}": optimizer.param_groups[0]["lr"]
-                       for name, optimizer in self.optimizers.items()})
+        # The rates the epoch started with: a schedule that the step advances has moved them on
+        # by now (a StepLR drop on the epoch's last step would show an epoch early).
+        record.update({f"lr_{name}": rate for name, rate in self._epoch.learning_rates.items()})
         record["seconds"] = self._epoch.seconds + time.perf_counter() - start
         self.epoch += 1
         self._epoch = EpochInProgress()
@@ -236,6 +238,11 @@ class Trainer:
         self._epoch.load_state_dict(state["epoch_in_progress"])
         self.history.load_state_dict(state["history"])
         restore_rng(state["rng"], self._generators)
+
+    def _learning_rates(self) -> dict[str, float]:
+        """Each optimiser's learning rate now (its first parameter group's)."""
+        return {name: float(optimizer.param_groups[0]["lr"])
+                for name, optimizer in self.optimizers.items()}
 
     @property
     def _generators(self) -> dict:

@@ -20,16 +20,25 @@ from .rng import capture_rng, restore_rng
 
 
 class EpochInProgress:
-    """Where the current epoch stands: batches trained, running means, seconds, RNG at its start."""
+    """Where the current epoch stands: batches trained, running means, seconds, and, from its start,
+    the RNG states and each optimiser's learning rate (the one the history records)."""
 
     def __init__(self):
         self.batches = 0
         self.running = RunningMean()
         self.seconds = 0.0
         self.rng_at_start: dict | None = None
+        self.learning_rates: dict[str, float] | None = None
 
-    def start(self, loader, generators: dict):
-        """The loader's iterator for this epoch, past the batches already trained if resumed."""
+    def start(self, loader, generators: dict, learning_rates: dict[str, float]):
+        """The loader's iterator for this epoch, past the batches already trained if resumed.
+
+        ``learning_rates`` (each optimiser's, now) become the epoch's, unless the epoch is resumed:
+        a step that advances a schedule has changed them since the epoch began.
+        """
+        # None: resumed from a checkpoint written before they were kept; now's are the best guess.
+        if self.batches == 0 or self.learning_rates is None:
+            self.learning_rates = dict(learning_rates)
         if self.batches == 0:
             self.rng_at_start = capture_rng(generators)
             return iter(loader)
@@ -46,9 +55,11 @@ class EpochInProgress:
 
     def state_dict(self) -> dict:
         return {"batches": self.batches, "running": self.running.state_dict(),
-                "seconds": self.seconds, "rng_at_start": self.rng_at_start}
+                "seconds": self.seconds, "rng_at_start": self.rng_at_start,
+                "learning_rates": self.learning_rates}
 
     def load_state_dict(self, state: dict) -> None:
         self.batches, self.seconds = state["batches"], state["seconds"]
         self.running.load_state_dict(state["running"])
         self.rng_at_start = state["rng_at_start"]
+        self.learning_rates = state.get("learning_rates")
