@@ -26,7 +26,6 @@ This file is also the script the SIGKILL test runs in a subprocess:
 
     python tests/test_train_gan.py CHECKPOINT RESULT [PAUSE_BEFORE_STEP MARKER]
 """
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from killing import kill_when_marked
 from torch import nn
 
 from cellnb.train import Trainer, read_checkpoint
@@ -209,15 +209,7 @@ def test_a_gan_killed_with_sigkill_resumes_to_the_same_networks_optimisers_and_s
         tmp_path, straight_run):
     path, marker, result = tmp_path / "killed.pt", tmp_path / "paused", tmp_path / "result.pt"
     script = [sys.executable, __file__, str(path), str(result)]
-    process = subprocess.Popen([*script, "260", str(marker)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert process.poll() is None, f"the run ended early: {process.stderr.read().decode()}"
-        assert time.monotonic() < deadline, "the run never reached step 260"
-        time.sleep(0.05)
-    process.kill()   # SIGKILL: no handler, no cleanup, as when Colab drops the runtime
-    assert process.wait() == -signal.SIGKILL
-    process.stderr.close()
+    kill_when_marked([*script, "260", str(marker)], marker, what="step 260")
     # The last checkpoint came after iteration 250: 4 epochs and 10 batches of the fifth, before
     # the critic's rate halves and the generator's starts to fall, so both schedules must resume.
     checkpoint = read_checkpoint(path)

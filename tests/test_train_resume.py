@@ -7,7 +7,6 @@ epoch). This file is also the script the SIGKILL test runs in a subprocess:
 
     python tests/test_train_resume.py CHECKPOINT RESULT [PAUSE_BEFORE_STEP MARKER]
 """
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from killing import kill_when_marked
 from torch import nn
 
 from cellnb.train import Trainer, read_checkpoint
@@ -134,15 +134,7 @@ def test_a_run_killed_with_sigkill_resumes_in_a_new_process_to_the_same_weights(
                                                                                straight_run):
     path, marker, result = tmp_path / "killed.pt", tmp_path / "paused", tmp_path / "result.pt"
     script = [sys.executable, __file__, str(path), str(result)]
-    process = subprocess.Popen([*script, "8", str(marker)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert process.poll() is None, f"the run ended early: {process.stderr.read().decode()}"
-        assert time.monotonic() < deadline, "the run never reached step 8"
-        time.sleep(0.05)
-    process.kill()   # SIGKILL: no handler, no cleanup, as when Colab drops the runtime
-    assert process.wait() == -signal.SIGKILL
-    process.stderr.close()
+    kill_when_marked([*script, "8", str(marker)], marker, what="step 8")
     assert read_checkpoint(path)["global_step"] == 6 and not result.exists()
 
     subprocess.run(script, check=True, timeout=120)
