@@ -203,6 +203,8 @@ def image_selector(panels: dict, *, bars: dict | None = None, control: str = "dr
     figure.update_yaxes(visible=False, scaleanchor="x", row=1, col=1)
     if bars is not None:
         figure.update_xaxes(title_text=bar_title, showticklabels=False, row=1, col=2)
-    figure.update_layout(title=titles.get(labels[0], str(labels[0])), height=height,
-                         margin=dict(l=10, r=10, t=90, b=10), showlegend=False)
+    # The title starts right of the dropdown, so the two never overlap.
+    figure.update_layout(title=dict(text=titles.get(labels[0], str(labels[0])), font_size=13,
+                                    x=0.15 if control == "dropdown" else 0.01, xanchor="left"),
+                         height=height, margin=dict(l=10, r=10, t=90, b=10), showlegend=False)
     return figure
