@@ -12,8 +12,8 @@ from cellnb.papers.cytoself.evaluate import (
     spectrum_analysis,
     zero_code,
 )
-from cellnb.papers.cytoself.train import TrainSettings, train_cytoself
 from cellnb.papers.cytoself.model import Cytoself, preset
+from cellnb.papers.cytoself.train import TrainSettings, train_cytoself
 from cellnb.sim import AtlasConfig, generate_crops
 
 TINY = AtlasConfig(crop_size=32, n_proteins=32, fields_per_protein=4, crops_per_field=5,
