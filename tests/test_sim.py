@@ -256,3 +256,35 @@ def test_simulator_throughput_is_far_from_a_regression():
     figures = measure_throughput(AtlasConfig(), n_fields=12, repeats=1)
     assert figures["crops"] > 150
     assert figures["crops_per_cpu_second"] > 100
+
+
+def test_repainting_a_field_keeps_its_cells_and_microscope_and_changes_only_the_protein():
+    """The counterfactual target of paired cell inpainting: the same cells showing another
+    protein. A nuclear protein's signal then sits in the field's own nuclei, a plasma-membrane
+    protein's away from them; painting one cell leaves the others dark."""
+    from cellnb.sim import repaint_field
+
+    config = AtlasConfig(crop_size=32, n_proteins=40, fields_per_protein=1, cells_per_field=12,
+                         field_size=160, nuisance=0.2)
+    catalogue = config.catalogue().table()
+    field = 0
+    generated = generate_fields(config, proteins=[catalogue.protein[0]], progress=False)
+    cells, nuclei = generated.mask("cells")[0], generated.mask("nuclei")[0]
+    def first_of(localization):
+        return catalogue.protein[catalogue.localization == localization].iloc[0]
+
+    nuclear = repaint_field(config, field, first_of("nucleoplasm"))
+    membrane_name = first_of("plasma_membrane")
+    membrane = repaint_field(config, field, membrane_name)
+    assert np.array_equal(nuclear.cells, cells) and np.array_equal(nuclear.nuclei, nuclei)
+    inside = nuclei > 0
+
+    def share(image):   # nuclear over cytoplasmic signal
+        return image[inside].mean() / image[(cells > 0) & ~inside].mean()
+
+    assert share(nuclear.images[0]) > 2 > 0.5 > share(membrane.images[0])
+    one = repaint_field(config, field, membrane_name, cells=[1])
+    assert one.cell_table.cell.tolist() == [1]
+    assert one.images[0][cells == 1].mean() > 3 * one.images[0][(cells > 1)].mean()
+    with pytest.raises(KeyError, match="unknown protein"):
+        repaint_field(config, field, "NOPE")

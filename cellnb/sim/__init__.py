@@ -7,12 +7,13 @@ from .atlas import (
     generate_fields,
     measure_throughput,
     render_field,
+    repaint_field,
 )
 from .catalogue import Catalogue, Protein, build_catalogue
 from .patterns import BASE_CLASSES, PATTERNS, RARE_CLASS
 from .profiles import ATLAS_SIZES, DATA_CHAPTER, atlas_config, data_chapter_settings
 
 __all__ = ["ATLAS_SIZES", "DATA_CHAPTER", "atlas_config", "data_chapter_settings", "AtlasConfig",
-           "generate_crops", "generate_fields", "render_field", "measure_throughput",
+           "generate_crops", "generate_fields", "render_field", "repaint_field", "measure_throughput",
            "Catalogue", "Protein", "build_catalogue", "PATTERNS", "BASE_CLASSES", "RARE_CLASS",
            "CROP_CHANNELS", "FIELD_CHANNELS"]

@@ -177,15 +177,18 @@ def _cell_density(protein: Protein, layers: CellLayers, rng: np.random.Generator
 
 def paint_field(layout: FieldLayout, config: AtlasConfig, catalogue: Catalogue,
                 rng: np.random.Generator, *, channels=FIELD_CHANNELS, only=None,
-                region=None, observed=None) -> RenderedField:
+                region=None, observed=None, protein_id: int | None = None) -> RenderedField:
     """Paint the protein into the cells (all, or the indices in ``only``) and image the field.
+
+    ``protein_id`` paints another catalogue protein than the field's own into the same cells
+    (:func:`repaint_field`).
 
     With ``region`` (a pair of slices), only that part of the field is imaged; pixels outside
     it stay 0, and ``observed`` (a mask of the region) limits noise to the pixels that will be
     looked at. Crop generation uses both to skip the parts of a field no crop sees.
     """
     scale, shape, tessellation = config.scale, layout.shape, layout.tessellation
-    protein = catalogue.proteins[layout.spec.protein_id]
+    protein = catalogue.proteins[layout.spec.protein_id if protein_id is None else protein_id]
     protein_density = np.zeros(shape, np.float32)
     pattern_density = np.zeros(shape, np.float32)   # the same, before expression: for the masks
     spread = config.cell_expression_spread * min(config.nuisance, 1.0)
@@ -249,6 +252,30 @@ def render_field(spec: FieldSpec, config: AtlasConfig, catalogue: Catalogue,
                  rng: np.random.Generator, channels=FIELD_CHANNELS) -> RenderedField:
     """Lay out and paint a whole field of view."""
     return paint_field(layout_field(spec, config, rng), config, catalogue, rng, channels=channels)
+
+
+def repaint_field(config: AtlasConfig, field: int, protein: str, *, cells=None, seed: int = 0,
+                  channels=("protein",)) -> RenderedField:
+    """Field ``field`` of the atlas of ``config`` with its cells painted with ``protein``'s pattern.
+
+    The cells (shapes, positions, nuclei), the structural markers' geometry and the microscope
+    are those of the field as :func:`generate_fields` made it; only the protein differs. This is
+    the counterfactual target of paired cell inpainting: what a target cell would look like if
+    it showed the source cell's protein. ``cells`` (1-based labels, as in the field's ``cells``
+    mask) paints only those; ``seed`` draws the pattern's per-cell randomness and the noise.
+    """
+    catalogue = config.catalogue()
+    names = [p.name for p in catalogue.proteins]
+    if protein not in names:
+        raise KeyError(f"unknown protein {protein!r}; the catalogue has {', '.join(names)}")
+    specs = field_specs(config, catalogue)
+    if not 0 <= field < len(specs):
+        raise IndexError(f"field {field} is not in this atlas (it has {len(specs)} fields)")
+    layout = layout_field(specs[field], config, _field_rng(config, field))
+    only = None if cells is None else {int(label) - 1 for label in cells}
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(field, names.index(protein))))
+    return paint_field(layout, config, catalogue, rng, channels=channels, only=only,
+                       protein_id=names.index(protein))
 
 
 def _field_rng(config: AtlasConfig, index: int) -> np.random.Generator:
