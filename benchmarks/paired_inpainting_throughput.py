@@ -22,8 +22,13 @@ import time
 
 import torch
 
-from cellnb.papers.paired_inpainting.model import (PairedInpainting, inpainting_loss, make_optimizer,
-                                                   parameter_counts, preset)
+from cellnb.papers.paired_inpainting.model import (
+    PairedInpainting,
+    inpainting_loss,
+    make_optimizer,
+    parameter_counts,
+    preset,
+)
 from cellnb.runtime import resolve_device
 from cellnb.train.precision import precision_context
 

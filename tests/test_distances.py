@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from cellnb.evaluation.distances import (multilocalisation_score, normalised_pairwise_distances,
-                                         spread_ranking)
+from cellnb.evaluation.distances import multilocalisation_score, normalised_pairwise_distances, spread_ranking
 
 
 def images(n_classes=3, images_per_class=8, cells_per_image=5, separation=4.0, dim=6, seed=0,

@@ -127,8 +127,9 @@ def normalised_pairwise_distances(features, labels, *, groups=None, normalisatio
                              f"{normalisation!r} normalisation is undefined")
         return float((d_same - d_diff.mean()) / scale)
 
-    sample = lambda first, second, what: _sample_pairs(rng, first, second, pairs, item_lines,
-                                                       cell_line_constraint, what)
+    def sample(first, second, what):
+        return _sample_pairs(rng, first, second, pairs, item_lines, cell_line_constraint, what)
+
     if balanced:
         per_class = {}
         for c in classes:
