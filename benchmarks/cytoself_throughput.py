@@ -29,6 +29,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from measure import forward_flops, matmul_peak, sync
 
 from cellnb.papers.cytoself.model import Cytoself, cytoself_loss, preset
 from cellnb.runtime import resolve_device
@@ -41,33 +42,6 @@ OFFICIAL_CPU_REFERENCE = {"paper": (100, 32, 4.5), "small (128x16 codes, 64x64 i
 # uses the TF decoders' widths (64 halving to 32, as ours); the small config keeps the port's
 # default (as wide as the decoder's input, halving at every stage).
 OFFICIAL_DECODER_ARGS = {"paper": {"num_hiddens": 64, "min_hiddens": 32}, "small": {}}
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def matmul_peak(device, size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of a square fp32 matmul (TF32 off), the best of ``repeats``."""
-    size = size or (4096 if device.type == "cuda" else 2048)
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
-    best = float("inf")
-    for _ in range(repeats + 1):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best
-
-
-def forward_flops(model, x) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    return float(counter.get_total_flops())
 
 
 def ours_step_factory(name: str):
@@ -127,14 +101,14 @@ def measure(name: str, device, *, batch: int, steps: int, precision: str, compil
     optimizer = torch.optim.Adam(model.parameters(), 4e-4)
     times = []
     for step in range(steps + 2):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         with precision_context(device, precision):
             loss = loss_fn(network(x), x, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        _sync(device)
+        sync(device)
         if step >= 2:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)

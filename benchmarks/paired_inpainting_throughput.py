@@ -21,6 +21,7 @@ import statistics
 import time
 
 import torch
+from measure import forward_flops, matmul_peak, sync
 
 from cellnb.papers.paired_inpainting.model import (
     PairedInpainting,
@@ -35,39 +36,12 @@ from cellnb.train.precision import precision_context
 WARMUP = 2
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def matmul_peak(device, size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of a square fp32 matmul (TF32 off), the best of ``repeats``."""
-    size = size or (4096 if device.type == "cuda" else 2048)
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
-    best = float("inf")
-    for _ in range(repeats + 1):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 / best
-
-
 def random_batch(config, batch: int, device):
     """(source, target marker, target protein) of the preset's shapes, uniform in [0, 1]."""
     s = config.crop_size
     return (torch.rand(batch, config.source_channels, s, s, device=device),
             torch.rand(batch, config.target_marker_channels, s, s, device=device),
             torch.rand(batch, config.protein_channels, s, s, device=device))
-
-
-def forward_flops(model, source, target_marker) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(source, target_marker)
-    return float(counter.get_total_flops())
 
 
 def measure(name: str, device, *, batch: int, steps: int, precision: str) -> dict:
@@ -81,14 +55,14 @@ def measure(name: str, device, *, batch: int, steps: int, precision: str) -> dic
     optimizer = make_optimizer(model)
     times = []
     for step in range(steps + WARMUP):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         with precision_context(device, precision):
             loss = inpainting_loss(model(source, target_marker), target_protein)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        _sync(device)
+        sync(device)
         if step >= WARMUP:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)

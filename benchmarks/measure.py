@@ -1,0 +1,42 @@
+"""What every throughput benchmark measures the same way: a device sync, the machine's matmul
+peak (to report a training step as a share of it) and the FLOPs of one forward pass.
+
+The benchmarks run as scripts (``python benchmarks/NAME.py``), so this folder is on the path and
+they import it as ``measure``.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def sync(device) -> None:
+    """Wait for queued GPU work, so a timer measures it; a no-op on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak(device, size: int | None = None, repeats: int = 5) -> float:
+    """FLOP/s of a square fp32 matmul (TF32 off), the best of ``repeats``."""
+    device = torch.device(device)
+    size = size or (4096 if device.type == "cuda" else 2048)
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
+def forward_flops(model, *inputs) -> float:
+    """FLOPs of ``model(*inputs)`` counted by ``FlopCounterMode`` (a training step is ~3x this;
+    the counter's backward formula for grouped convolutions ignores ``groups``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(*inputs)
+    return float(counter.get_total_flops())
