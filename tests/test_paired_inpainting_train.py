@@ -117,3 +117,23 @@ def test_baselines_get_their_own_checkpoints(data, tmp_path):
     assert len(paths) == 3 and all(path.exists() for path in paths)
     with pytest.raises(ValueError, match="choose one baseline"):
         train_inpainting(_config(data), data, one_epoch, self_pairs=True, autoencoder=True)
+
+
+def test_crops_carry_the_ground_truth_the_analyses_score():
+    fields = generate_fields(atlas_config("smoke", fields_per_protein=2), progress=False,
+                             proteins=["MIX1", "VAR1", "NPL1"])
+    data = pairs_from_fields(fields, crop_size=32, min_cells=4)
+    meta = data.metadata
+    assert {"cell_line", "rare", "alpha", "subpopulation"} <= set(meta.columns)
+    assert (meta.groupby("image").cell_line.nunique() == 1).all()
+    found = meta.true_cell > 0
+    mixed, variable = meta.localization == "mixed", meta.localization == "variable"
+    # alpha is the cell's own draw (jittered around the protein's), only for mixed cells.
+    assert meta.alpha[mixed & found].between(0.02, 0.98).all()
+    assert meta.alpha[mixed & found].nunique() > 1
+    assert meta.alpha[~mixed].isna().all()
+    # Variable cells belong to one of two sub-populations, showing one of the two classes.
+    assert set(meta.subpopulation[variable & found]) == {0, 1}
+    assert (meta.subpopulation[~variable] == -1).all()
+    shown = meta[variable & found].groupby("subpopulation").true_localization.nunique()
+    assert (shown == 1).all()

@@ -26,6 +26,11 @@ from .pairs import split_by_image
 PROTEIN = "protein"
 MARKERS = ("nucleus", "cell_marker")   # the structural markers, in the order the model takes them
 REFERENCE_CROP = 64                    # the simulator's reference crop; its cells scale with crop_size
+# Image-level columns copied onto each crop where the fields have them (the atlas has all).
+IMAGE_COLUMNS = ("protein", "localization", "cell_line", "rare")
+# Cell-level ground truth of the atlas, matched to each crop: the class the cell shows, its
+# nuclear fraction alpha (mixed proteins), its sub-population (variable proteins; -1 otherwise).
+TRUTH_COLUMNS = ("cell_localization", "alpha", "subpopulation")
 
 
 @dataclass
@@ -141,9 +146,9 @@ def pairs_from_fields(fields, *, crop_size: int, min_cells: int, output_size: in
             continue
         table = table[["centroid_y", "centroid_x", "area"]].rename(columns={"area": "nucleus_area"})
         table.insert(0, "image", image_ids[i])
-        for column in ("protein", "localization"):
+        for column in IMAGE_COLUMNS:
             if column in field_meta:
-                table.insert(1 + (column == "localization"), column, field_meta.at[i, column])
+                table[column] = field_meta.at[i, column]
         if truth is not None:
             table = table.assign(**_match_truth(table, truth, i, image_ids[i]))
         kept_crops.append(crops)
@@ -168,17 +173,21 @@ def _ground_truth(fields):
     if "cells" not in getattr(fields, "mask_names", ()) or "cells" not in getattr(fields, "tables", {}):
         return None
     table = fields.tables["cells"]
-    lookup = table.set_index(["field", "cell"])["cell_localization"]
+    lookup = table.set_index(["field", "cell"])[list(TRUTH_COLUMNS)]
     return fields.mask("cells"), lookup
 
 
 def _match_truth(table: pd.DataFrame, truth, position: int, image_id) -> dict:
-    """The true cell under each crop's centre pixel (0: background) and its localization class."""
+    """The true cell under each crop's centre pixel (0: background), the class it shows, its alpha
+    and its sub-population (None, NaN and -1 where the centre is background)."""
     cell_masks, lookup = truth
     rows = np.clip(np.round(table["centroid_y"].to_numpy()).astype(int), 0, cell_masks.shape[1] - 1)
     cols = np.clip(np.round(table["centroid_x"].to_numpy()).astype(int), 0, cell_masks.shape[2] - 1)
     cells = cell_masks[position, rows, cols].astype(int)
     index = pd.MultiIndex.from_arrays([np.full(len(cells), image_id), cells])
-    classes = lookup.reindex(index).to_numpy(dtype=object)
+    found = lookup.reindex(index)
+    classes = found["cell_localization"].to_numpy(dtype=object)
     classes[cells == 0] = None
-    return {"true_cell": cells, "true_localization": classes}
+    return {"true_cell": cells, "true_localization": classes,
+            "alpha": found["alpha"].to_numpy(dtype=float),
+            "subpopulation": found["subpopulation"].fillna(-1).to_numpy(dtype=int)}
