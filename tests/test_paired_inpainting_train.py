@@ -137,3 +137,14 @@ def test_crops_carry_the_ground_truth_the_analyses_score():
     assert (meta.subpopulation[~variable] == -1).all()
     shown = meta[variable & found].groupby("subpopulation").true_localization.nunique()
     assert (shown == 1).all()
+
+
+def test_evaluation_cells_label_single_class_proteins_only(data):
+    cells = data.evaluation_cells("test")
+    assert len(cells) == len(data.parts["test"])
+    assert torch.equal(cells.crops, data.crops[data.parts["test"]])
+    assert (cells.metadata.label == cells.metadata.localization).all()
+    assert cells.has("cell_line") and not cells.has("nonexistent")
+    mixed = data.metadata.assign(localization="mixed")
+    relabelled = type(data)(data.crops, data.channels, mixed, data.parts, data.dropped_images)
+    assert len(relabelled.evaluation_cells("test").labelled) == 0

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ...data.segmentation import extract_crops, segment_nuclei
+from ...sim.catalogue import MULTI_CLASS_KINDS
 from .pairs import split_by_image
 
 PROTEIN = "protein"
@@ -31,6 +32,45 @@ IMAGE_COLUMNS = ("protein", "localization", "cell_line", "rare")
 # Cell-level ground truth of the atlas, matched to each crop: the class the cell shows, its
 # nuclear fraction alpha (mixed proteins), its sub-population (variable proteins; -1 otherwise).
 TRUTH_COLUMNS = ("cell_localization", "alpha", "subpopulation")
+
+
+@dataclass
+class EvaluationCells:
+    """The cells features are scored on: crops of images the model never trained on.
+
+    ``metadata`` has one row per crop with at least ``image`` and ``protein``; ``label`` is the
+    class the k-NN benchmark predicts (None where a cell has no single-class label: mixed and
+    variable proteins, or unlabelled real data). Synthetic cells also carry their ground truth:
+    ``localization`` (the protein's), ``true_localization`` (the cell's), ``cell_line``,
+    ``alpha``, ``subpopulation``, ``rare``; an analysis whose columns are missing says "n/a".
+    """
+
+    crops: torch.Tensor           # (N, C, S, S) float32, raw intensities, protein first
+    channels: tuple[str, ...]
+    metadata: pd.DataFrame        # indexed 0..N-1
+
+    def __post_init__(self):
+        if len(self.crops) != len(self.metadata):
+            raise ValueError(f"{len(self.crops)} crops but {len(self.metadata)} metadata rows")
+        missing = {"image", "protein", "label"} - set(self.metadata.columns)
+        if missing:
+            raise ValueError(f"evaluation metadata lacks column(s) {sorted(missing)}")
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Positions of the cells with a k-NN label."""
+        return np.flatnonzero(self.metadata["label"].notna().to_numpy())
+
+    def has(self, *columns: str) -> bool:
+        """Whether the cells carry these ground-truth columns (with at least one value)."""
+        return all(c in self.metadata and self.metadata[c].notna().any() for c in columns)
+
+    def __repr__(self) -> str:
+        return (f"EvaluationCells({len(self)} crops {tuple(self.crops.shape[1:])} of "
+                f"{self.metadata['image'].nunique()} images, {len(self.labelled)} labelled)")
 
 
 @dataclass
@@ -58,6 +98,18 @@ class InpaintingData:
     def part_metadata(self, name: str) -> pd.DataFrame:
         """The metadata rows of part ``name``, in the part's order, indexed from 0."""
         return self.metadata.iloc[self.parts[name]].reset_index(drop=True)
+
+    def evaluation_cells(self, part: str = "test") -> EvaluationCells:
+        """The cells of part ``part`` with their k-NN label: the protein's class, except for the
+        proteins that show more than one (mixed, variable), which get None."""
+        metadata = self.part_metadata(part)
+        if "localization" in metadata:
+            classes = metadata["localization"].astype(object)
+            label = classes.where(~classes.isin(MULTI_CLASS_KINDS), None)
+        else:
+            label = pd.Series([None] * len(metadata), dtype=object)
+        metadata = metadata.assign(label=label.to_numpy())
+        return EvaluationCells(self.crops[self.parts[part]], self.channels, metadata)
 
     def fingerprint(self) -> str:
         """A hash of the crops, their images and the split: what a checkpoint's data must match."""
