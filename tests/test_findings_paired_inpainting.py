@@ -1,0 +1,113 @@
+"""Paired cell inpainting's paper-vs-book verdicts, on crafted measurements where each claim holds
+and where it fails."""
+import pandas as pd
+import pytest
+
+from cellnb.papers.paired_inpainting.findings import (
+    OURS,
+    baseline_findings,
+    findings,
+    layer_shape_holds,
+)
+
+LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+TABLE1_SHAPE = pd.Series([0.43, 0.70, 0.84, 0.88, 0.82], index=LAYERS)   # the paper's, /100
+RANDOM = pd.Series([0.46, 0.42, 0.35, 0.31, 0.26], index=LAYERS)
+
+
+def good() -> dict:
+    return dict(
+        layer_accuracy=TABLE1_SHAPE, random_accuracy=RANDOM,
+        baselines={"hand-crafted": 0.55, "raw pixels": 0.30},
+        counterfactual=dict(mean_counterfactual=0.6, mean_real=0.2, n_pairs=100),
+        distances={OURS: dict(overall=-0.4, per_class={"a": -0.3, "b": -0.5}),
+                   "hand-crafted": dict(overall=-0.2, per_class={})},
+        alpha=dict(rho=-0.8, median_first=-0.3, median_second=0.4, first="nucleoplasm",
+                   second="cytoplasm", n_cells=50),
+        variability=dict(precision=0.8, k=5, base_rate=0.05),
+        subpopulation_ari=[0.9, 0.7],
+        proteins=dict(ari=0.6, ari_random=0.3),
+        rare=dict(hits=1, k=1, base_rate=0.02))
+
+
+def verdicts(**changes) -> pd.Series:
+    return findings(**(good() | changes))["reproduced"]
+
+
+def test_every_claim_holds_on_measurements_that_show_it():
+    result = verdicts()
+    assert (result == "yes").all(), result[result != "yes"]
+
+
+@pytest.mark.parametrize("key, change", [
+    ("layers", dict(layer_accuracy=pd.Series([0.5, 0.6, 0.7, 0.8, 0.9], index=LAYERS))),
+    ("layers", dict(layer_accuracy=pd.Series([0.9, 0.6, 0.7, 0.8, 0.7], index=LAYERS))),
+    ("random", dict(random_accuracy=pd.Series([0.95, 0.4, 0.3, 0.3, 0.2], index=LAYERS))),
+    ("baselines", dict(baselines={"hand-crafted": 0.9, "raw pixels": 0.3})),
+    ("counterfactual", dict(counterfactual=dict(mean_counterfactual=0.2, mean_real=0.5,
+                                                n_pairs=10))),
+    ("distances", dict(distances={OURS: dict(overall=-0.1, per_class={"a": -0.1}),
+                                  "hand-crafted": dict(overall=-0.2, per_class={})})),
+    ("distances", dict(distances={OURS: dict(overall=-0.4, per_class={"a": 0.1, "b": -0.9}),
+                                  "hand-crafted": dict(overall=-0.2, per_class={})})),
+    ("alpha", dict(alpha=dict(rho=-0.3, median_first=-0.3, median_second=0.4, first="n",
+                              second="c", n_cells=50))),
+    ("alpha", dict(alpha=dict(rho=-0.9, median_first=0.1, median_second=0.4, first="n",
+                              second="c", n_cells=50))),
+    ("variable", dict(variability=dict(precision=0.2, k=5, base_rate=0.05))),
+    ("variable", dict(variability=dict(precision=0.6, k=5, base_rate=0.5))),
+    ("subpopulations", dict(subpopulation_ari=[0.1, 0.3, 0.9])),
+    ("proteins", dict(proteins=dict(ari=0.2, ari_random=0.3))),
+    ("rare", dict(rare=dict(hits=0, k=1, base_rate=0.02))),
+])
+def test_each_claim_fails_when_its_measurement_does_not_show_it(key, change):
+    result = verdicts(**change)
+    assert result[key] == "no"
+    assert (result.drop(key) == "yes").all()
+
+
+def test_table1_shape_needs_the_peak_inside():
+    assert layer_shape_holds(TABLE1_SHAPE)
+    assert not layer_shape_holds(TABLE1_SHAPE[::-1].set_axis(LAYERS))   # peak at conv1
+
+
+def test_claims_without_ground_truth_say_not_applicable():
+    result = verdicts(counterfactual=None, distances=None, alpha=None, variability=None,
+                      subpopulation_ari=None, proteins=None, rare=None)
+    for key in ("counterfactual", "distances", "alpha", "variable", "subpopulations",
+                "proteins", "rare"):
+        assert result[key].startswith("n/a ("), key
+    assert (result[["layers", "random", "baselines"]] == "yes").all()
+
+
+def _accuracy(means: dict, spread: float = 0.01, seeds=(0, 1, 2), best="conv4"):
+    rows = []
+    for variant, mean in means.items():
+        for seed in seeds:
+            values = dict.fromkeys(LAYERS, mean - 0.1)
+            values[best if variant == "paired" else "conv1"] = mean + spread * (seed - 1)
+            rows.append(dict(variant=variant, seed=seed, **values))
+    return pd.DataFrame(rows)
+
+
+CELL_LINES = pd.DataFrame({"difference": [0.03, 0.12, 0.15]},
+                          index=[OURS, "hand-crafted", "autoencoder"])
+
+
+def test_baseline_claims_hold_and_fail():
+    means = {"paired": 0.63, "random init": 0.46, "autoencoder": 0.5, "self pairs": 0.56}
+    result = baseline_findings(accuracy=_accuracy(means), cell_lines=CELL_LINES)["reproduced"]
+    assert (result == "yes").all(), result
+    # Within two seed sd of random init: not a reproduction, even though the mean is higher.
+    close = _accuracy(means | {"random init": 0.62}, spread=0.05)
+    assert baseline_findings(accuracy=close)["reproduced"]["beats_random"] == "no"
+    worse = _accuracy(means | {"autoencoder": 0.7})
+    assert baseline_findings(accuracy=worse)["reproduced"]["beats_autoencoder"] == "no"
+    conv1 = _accuracy(means, best="conv1")
+    assert baseline_findings(accuracy=conv1)["reproduced"]["best_layer"] == "no"
+    robust_baseline = CELL_LINES.assign(difference=[0.1, 0.02, 0.15])
+    table = baseline_findings(accuracy=_accuracy(means), cell_lines=robust_baseline)
+    assert table["reproduced"]["cell_lines"] == "no"
+    missing = baseline_findings(accuracy=_accuracy({"paired": 0.6}))["reproduced"]
+    assert missing["beats_autoencoder"].startswith("n/a")
+    assert missing["cell_lines"].startswith("n/a")
