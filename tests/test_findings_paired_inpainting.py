@@ -19,7 +19,8 @@ def good() -> dict:
     return dict(
         layer_accuracy=TABLE1_SHAPE, random_accuracy=RANDOM,
         baselines={"hand-crafted": 0.55, "raw pixels": 0.30},
-        counterfactual=dict(mean_counterfactual=0.6, mean_real=0.2, n_pairs=100),
+        counterfactual=dict(mean_corr_counterfactual=0.6, mean_corr_real=0.2,
+                            mean_corr_copy=0.3, n_pairs=100),
         distances={OURS: dict(overall=-0.4, per_class={"a": -0.3, "b": -0.5}),
                    "hand-crafted": dict(overall=-0.2, per_class={})},
         alpha=dict(rho=-0.8, median_first=-0.3, median_second=0.4, first="nucleoplasm",
@@ -44,7 +45,12 @@ def test_every_claim_holds_on_measurements_that_show_it():
     ("layers", dict(layer_accuracy=pd.Series([0.9, 0.6, 0.7, 0.8, 0.7], index=LAYERS))),
     ("random", dict(random_accuracy=pd.Series([0.95, 0.4, 0.3, 0.3, 0.2], index=LAYERS))),
     ("baselines", dict(baselines={"hand-crafted": 0.9, "raw pixels": 0.3})),
-    ("counterfactual", dict(counterfactual=dict(mean_counterfactual=0.2, mean_real=0.5,
+    ("counterfactual", dict(counterfactual=dict(mean_corr_counterfactual=0.2,
+                                                mean_corr_real=0.5, mean_corr_copy=0.1,
+                                                n_pairs=10))),
+    # Above the real target but no better than copying the source: the shape was not used.
+    ("counterfactual", dict(counterfactual=dict(mean_corr_counterfactual=0.2,
+                                                mean_corr_real=0.1, mean_corr_copy=0.25,
                                                 n_pairs=10))),
     ("distances", dict(distances={OURS: dict(overall=-0.1, per_class={"a": -0.1}),
                                   "hand-crafted": dict(overall=-0.2, per_class={})})),

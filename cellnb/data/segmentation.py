@@ -196,8 +196,8 @@ def extract_crops(image: np.ndarray, labels: np.ndarray, *, size: int = 64,
         raise ValueError(f"size must be a positive number of pixels, got {size}")
 
     table = nucleus_table(labels)
-    table["crop_top"] = np.round(table["centroid_y"] - (size - 1) / 2).astype(int)
-    table["crop_left"] = np.round(table["centroid_x"] - (size - 1) / 2).astype(int)
+    table["crop_top"], table["crop_left"] = window_origins(table["centroid_y"],
+                                                           table["centroid_x"], size)
     keep = np.ones(len(table), dtype=bool)
     if min_area is not None:
         keep &= table["area"].to_numpy() >= min_area
@@ -229,6 +229,14 @@ def nucleus_table(labels: np.ndarray) -> pd.DataFrame:
         "bbox_min_y": props["bbox-0"], "bbox_min_x": props["bbox-1"],
         "bbox_max_y": props["bbox-2"], "bbox_max_x": props["bbox-3"],
     })
+
+
+def window_origins(centroid_y, centroid_x, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-left corner of the ``size``-px window centred on each centroid: the centroid lies
+    within half a pixel of the window's centre ``((size - 1) / 2, (size - 1) / 2)``."""
+    half = (size - 1) / 2
+    return (np.round(np.asarray(centroid_y, float) - half).astype(int),
+            np.round(np.asarray(centroid_x, float) - half).astype(int))
 
 
 def crop_windows(array: np.ndarray, table: pd.DataFrame, size: int) -> np.ndarray:

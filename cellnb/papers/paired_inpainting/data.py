@@ -210,14 +210,23 @@ def pairs_from_fields(fields, *, crop_size: int, min_cells: int, output_size: in
                          f"area filters ({len(fields)} fields); lower min_cells or crop_size, or "
                          "pass segmentation= settings that suit these nuclei")
     crops = torch.from_numpy(np.concatenate(kept_crops).astype(np.float32, copy=False))
-    if output_size is not None and output_size != crop_size:
-        crops = torch.nn.functional.interpolate(crops, size=(output_size, output_size), mode="area")
+    crops = resize_crops(crops, output_size)
     metadata = pd.concat(rows, ignore_index=True)
     strata = metadata["protein"].to_numpy() if "protein" in metadata else None
     parts = split_by_image(metadata["image"].to_numpy(), fractions, split_seed, strata,
                            proteins=strata, holdout_proteins=holdout_proteins)
     return InpaintingData(crops.contiguous(), (PROTEIN, *markers), metadata, parts,
                           np.asarray(dropped))
+
+
+def resize_crops(crops: torch.Tensor, output_size: int | None) -> torch.Tensor:
+    """Crops (N, C, S, S) as float32 at ``output_size`` px by area averaging (the paper resizes
+    its human crops to 64 px); None or their own size leaves them as they are."""
+    crops = crops.to(torch.float32)
+    if output_size is not None and output_size != crops.shape[-1] and len(crops):
+        crops = torch.nn.functional.interpolate(crops, size=(output_size, output_size),
+                                                mode="area")
+    return crops.contiguous()
 
 
 def _ground_truth(fields):

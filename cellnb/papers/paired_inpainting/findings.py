@@ -90,8 +90,10 @@ def findings(*, layer_accuracy: pd.Series, random_accuracy: pd.Series,
     * ``layer_accuracy``, ``random_accuracy``: k-NN balanced accuracy per layer (conv1..conv5)
       of the trained and of the random-init network; ``baselines``: name -> accuracy of the
       training-free feature sets (hand-crafted, raw pixels).
-    * ``counterfactual``: ``mean_counterfactual``, ``mean_real`` (mean correlations of the
-      prediction with the counterfactual and with the real target), ``n_pairs``.
+    * ``counterfactual``: :func:`.counterfactual.summarise`'s dict: ``mean_corr_counterfactual``,
+      ``mean_corr_real`` (mean correlations of the prediction with the counterfactual and with
+      the target's real protein), ``mean_corr_copy`` (what copying the source crop scores against
+      the counterfactual: a model that ignores the target's shape), ``n_pairs``.
     * ``distances``: feature set -> ``{"overall": float, "per_class": {class: float}}`` with
       :data:`OURS` among the sets (Fig 2B).
     * ``alpha``: ``rho`` (Spearman, score vs alpha), ``median_first``, ``median_second`` (the
@@ -135,10 +137,12 @@ def _counterfactual(summary: dict | None):
     claim = CLAIMS["counterfactual"]
     if summary is None:
         return finding(claim, "not computed", missing="needs the simulator's counterfactual")
-    cf, real = summary["mean_counterfactual"], summary["mean_real"]
-    return finding(claim, f"mean correlation with the counterfactual {cf:.2f} vs with the "
-                          f"target's real protein {real:.2f} ({summary['n_pairs']} pairs)",
-                   cf > real)
+    cf, real = summary["mean_corr_counterfactual"], summary["mean_corr_real"]
+    copy = summary["mean_corr_copy"]
+    words = (f"mean correlation with the counterfactual {cf:.2f} vs with the target's real "
+             f"protein {real:.2f}, and vs {copy:.2f} for a copy of the source "
+             f"({summary['n_pairs']} pairs); rule: above both")
+    return finding(claim, words, cf > real and cf > copy)
 
 
 def _distances(distances: dict | None):
