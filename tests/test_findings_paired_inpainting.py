@@ -23,12 +23,12 @@ def good() -> dict:
                             mean_corr_copy=0.3, n_pairs=100),
         distances={OURS: dict(overall=-0.4, per_class={"a": -0.3, "b": -0.5}),
                    "hand-crafted": dict(overall=-0.2, per_class={})},
-        alpha=dict(rho=-0.8, median_first=-0.3, median_second=0.4, first="nucleoplasm",
-                   second="cytoplasm", n_cells=50),
-        variability=dict(precision=0.8, k=5, base_rate=0.05),
+        alpha=dict(spearman_rho=-0.8, median_first=-0.3, median_second=0.4,
+                   first="nucleoplasm", second="cytoplasm", n_mixed_cells=50),
+        variability=dict(precision_at_n_variable=0.8, n_variable=5, n_images=100),
         subpopulation_ari=[0.9, 0.7],
         proteins=dict(ari=0.6, ari_random=0.3),
-        rare=dict(hits=1, k=1, base_rate=0.02))
+        rare=dict(image_precision=1.0, k=1, base_rate=0.02))
 
 
 def verdicts(**changes) -> pd.Series:
@@ -56,15 +56,17 @@ def test_every_claim_holds_on_measurements_that_show_it():
                                   "hand-crafted": dict(overall=-0.2, per_class={})})),
     ("distances", dict(distances={OURS: dict(overall=-0.4, per_class={"a": 0.1, "b": -0.9}),
                                   "hand-crafted": dict(overall=-0.2, per_class={})})),
-    ("alpha", dict(alpha=dict(rho=-0.3, median_first=-0.3, median_second=0.4, first="n",
-                              second="c", n_cells=50))),
-    ("alpha", dict(alpha=dict(rho=-0.9, median_first=0.1, median_second=0.4, first="n",
-                              second="c", n_cells=50))),
-    ("variable", dict(variability=dict(precision=0.2, k=5, base_rate=0.05))),
-    ("variable", dict(variability=dict(precision=0.6, k=5, base_rate=0.5))),
+    ("alpha", dict(alpha=dict(spearman_rho=-0.3, median_first=-0.3, median_second=0.4,
+                              first="n", second="c", n_mixed_cells=50))),
+    ("alpha", dict(alpha=dict(spearman_rho=-0.9, median_first=0.1, median_second=0.4,
+                              first="n", second="c", n_mixed_cells=50))),
+    ("variable", dict(variability=dict(precision_at_n_variable=0.2, n_variable=5,
+                                       n_images=100))),
+    ("variable", dict(variability=dict(precision_at_n_variable=0.6, n_variable=5,
+                                       n_images=10))),
     ("subpopulations", dict(subpopulation_ari=[0.1, 0.3, 0.9])),
     ("proteins", dict(proteins=dict(ari=0.2, ari_random=0.3))),
-    ("rare", dict(rare=dict(hits=0, k=1, base_rate=0.02))),
+    ("rare", dict(rare=dict(image_precision=0.0, k=1, base_rate=0.02))),
 ])
 def test_each_claim_fails_when_its_measurement_does_not_show_it(key, change):
     result = verdicts(**change)
@@ -77,6 +79,11 @@ def test_table1_shape_needs_the_peak_inside():
     assert not layer_shape_holds(TABLE1_SHAPE[::-1].set_axis(LAYERS))   # peak at conv1
 
 
+def test_a_single_rare_image_cannot_find_its_own():
+    result = verdicts(rare=dict(image_precision=float("nan"), k=1, base_rate=0.0))
+    assert result["rare"].startswith("n/a (")
+
+
 def test_claims_without_ground_truth_say_not_applicable():
     result = verdicts(counterfactual=None, distances=None, alpha=None, variability=None,
                       subpopulation_ari=None, proteins=None, rare=None)
@@ -84,6 +91,8 @@ def test_claims_without_ground_truth_say_not_applicable():
                 "proteins", "rare"):
         assert result[key].startswith("n/a ("), key
     assert (result[["layers", "random", "baselines"]] == "yes").all()
+    unlabelled = verdicts(layer_accuracy=None, random_accuracy=None, baselines=None)
+    assert unlabelled[["layers", "random", "baselines"]].str.startswith("n/a (").all()
 
 
 def _accuracy(means: dict, spread: float = 0.01, seeds=(0, 1, 2), best="conv4"):

@@ -472,7 +472,8 @@ def rare_neighbours(features, cells: EvaluationCells, *, k: int | None = None,
     Also reported: the proteins nearest to the rare one by the distance between protein means.
 
     Returns None when the cells hold no rare-protein cell; else a dict: protein, label,
-    n_images, k, image_precision (mean over the rare images; NaN with a single rare-class
+    n_images, k, base_rate (the share of rare-class images among the other images: a random
+    ranking's precision), image_precision (mean over the rare images; NaN with a single rare-class
     image), nearest_same_class_rank (the best over the rare images; NaN likewise), neighbours
     (DataFrame: rare image, rank, image, protein, label, distance), nearest_proteins (DataFrame:
     protein, label, distance).
@@ -514,7 +515,10 @@ def rare_neighbours(features, cells: EvaluationCells, *, k: int | None = None,
         "label": [_protein_label(meta, name) for name in proteins],
         "distance": np.linalg.norm(protein_means - centre, axis=1)})
     nearest = nearest[nearest["protein"] != protein].sort_values("distance", kind="stable")
+    # What a random image would score: the share of rare-class images among the others.
+    base_rate = float((same_class.sum() - 1) / max(len(images) - 1, 1))
     return {"protein": protein, "label": rare_label, "n_images": int(own.sum()), "k": k,
+            "base_rate": base_rate,
             "image_precision": float(np.mean(precisions)),
             "nearest_same_class_rank": float(np.nanmin(ranks)) if np.isfinite(ranks).any()
             else float("nan"),

@@ -80,8 +80,8 @@ def layer_shape_holds(accuracy: pd.Series) -> bool:
         and value > float(accuracy["conv5"])
 
 
-def findings(*, layer_accuracy: pd.Series, random_accuracy: pd.Series,
-             baselines: dict[str, float], counterfactual: dict | None = None,
+def findings(*, layer_accuracy: pd.Series | None, random_accuracy: pd.Series | None,
+             baselines: dict[str, float] | None, counterfactual: dict | None = None,
              distances: dict[str, dict] | None = None, alpha: dict | None = None,
              variability: dict | None = None, subpopulation_ari=None,
              proteins: dict | None = None, rare: dict | None = None) -> pd.DataFrame:
@@ -89,35 +89,25 @@ def findings(*, layer_accuracy: pd.Series, random_accuracy: pd.Series,
 
     * ``layer_accuracy``, ``random_accuracy``: k-NN balanced accuracy per layer (conv1..conv5)
       of the trained and of the random-init network; ``baselines``: name -> accuracy of the
-      training-free feature sets (hand-crafted, raw pixels).
+      training-free feature sets (hand-crafted, raw pixels); all None for unlabelled cells.
     * ``counterfactual``: :func:`.counterfactual.summarise`'s dict: ``mean_corr_counterfactual``,
       ``mean_corr_real`` (mean correlations of the prediction with the counterfactual and with
       the target's real protein), ``mean_corr_copy`` (what copying the source crop scores against
       the counterfactual: a model that ignores the target's shape), ``n_pairs``.
     * ``distances``: feature set -> ``{"overall": float, "per_class": {class: float}}`` with
       :data:`OURS` among the sets (Fig 2B).
-    * ``alpha``: ``rho`` (Spearman, score vs alpha), ``median_first``, ``median_second`` (the
-      reference classes' median scores), ``first``, ``second`` (their names), ``n_cells``.
-    * ``variability``: ``precision`` (share of truly variable images among the top ``k``), ``k``,
-      ``base_rate`` (their share among all images ranked).
+    * ``alpha``: :func:`.evaluate.multilocalisation`'s summary (``spearman_rho`` of the score
+      against alpha over ``n_mixed_cells``; ``median_first``, ``median_second``, the reference
+      classes' median scores; their names ``first``, ``second``).
+    * ``variability``: :func:`.evaluate.variability_ranking`'s summary (``n_variable`` variable
+      images among ``n_images`` ranked; ``precision_at_n_variable``).
     * ``subpopulation_ari``: one ARI per variable image (Fig 6).
     * ``proteins``: ``ari`` and ``ari_random`` (protein clusters against the class).
-    * ``rare``: ``hits``, ``k`` (same-class images among the rare images' k nearest) and
-      ``base_rate`` (the share of rare images among the others).
+    * ``rare``: :func:`.evaluate.rare_neighbours`'s dict (``image_precision`` over its ``k``
+      nearest images, ``base_rate``), or None.
     Any of the optional ones None: "n/a" with the reason.
     """
-    rows = []
-    ours_layer, ours_best = _best(layer_accuracy)
-    rows.append(finding(CLAIMS["layers"], _layers_words(layer_accuracy),
-                        layer_shape_holds(layer_accuracy)))
-    random_layer, random_best = _best(random_accuracy)
-    rows.append(finding(CLAIMS["random"],
-                        f"best {ours_layer} {ours_best:.2f} vs random init best {random_layer} "
-                        f"{random_best:.2f} ({_layers_words(random_accuracy)})",
-                        ours_best > random_best))
-    words = ", ".join(f"{name} {value:.2f}" for name, value in baselines.items())
-    rows.append(finding(CLAIMS["baselines"], f"{ours_layer} {ours_best:.2f} vs {words}",
-                        ours_best > max(baselines.values())))
+    rows = _accuracy_findings(layer_accuracy, random_accuracy, baselines)
     rows.append(_counterfactual(counterfactual))
     rows.append(_distances(distances))
     rows.append(_alpha(alpha))
@@ -131,6 +121,25 @@ def findings(*, layer_accuracy: pd.Series, random_accuracy: pd.Series,
                             proteins["ari"] > proteins["ari_random"]))
     rows.append(_rare(rare))
     return findings_table(rows)
+
+
+def _accuracy_findings(layer_accuracy, random_accuracy, baselines) -> list:
+    keys = ("layers", "random", "baselines")
+    if layer_accuracy is None:
+        return [finding(CLAIMS[key], "not computed", missing="no labelled cells")
+                for key in keys]
+    ours_layer, ours_best = _best(layer_accuracy)
+    random_layer, random_best = _best(random_accuracy)
+    words = ", ".join(f"{name} {value:.2f}" for name, value in baselines.items())
+    return [
+        finding(CLAIMS["layers"], _layers_words(layer_accuracy),
+                layer_shape_holds(layer_accuracy)),
+        finding(CLAIMS["random"],
+                f"best {ours_layer} {ours_best:.2f} vs random init best {random_layer} "
+                f"{random_best:.2f} ({_layers_words(random_accuracy)})",
+                ours_best > random_best),
+        finding(CLAIMS["baselines"], f"{ours_layer} {ours_best:.2f} vs {words}",
+                ours_best > max(baselines.values()))]
 
 
 def _counterfactual(summary: dict | None):
@@ -166,11 +175,12 @@ def _alpha(alpha: dict | None):
     claim = CLAIMS["alpha"]
     if alpha is None:
         return finding(claim, "not computed", missing="needs cells with a known alpha")
-    words = (f"Spearman rho(score, alpha) {alpha['rho']:.2f} over {alpha['n_cells']} mixed "
+    rho = alpha["spearman_rho"]
+    words = (f"Spearman rho(score, alpha) {rho:.2f} over {alpha['n_mixed_cells']} mixed "
              f"cells; median {alpha['first']} reference {alpha['median_first']:+.2f}, "
              f"{alpha['second']} {alpha['median_second']:+.2f} (negative: closer to "
              f"{alpha['first']}); rule: rho < {ALPHA_RHO} and references on their sides")
-    holds = alpha["rho"] < ALPHA_RHO and alpha["median_first"] < 0 < alpha["median_second"]
+    holds = rho < ALPHA_RHO and alpha["median_first"] < 0 < alpha["median_second"]
     return finding(claim, words, holds)
 
 
@@ -178,10 +188,11 @@ def _variability(variability: dict | None):
     claim = CLAIMS["variable"]
     if variability is None:
         return finding(claim, "not computed", missing="needs images with known sub-populations")
-    precision, k, base = variability["precision"], variability["k"], variability["base_rate"]
+    k, n = variability["n_variable"], variability["n_images"]
+    precision, base = variability["precision_at_n_variable"], k / n
     hits = int(round(precision * k))
-    return finding(claim, f"{hits}/{k} of the top {k} are variable images (chance "
-                          f"{base:.2f}); rule: at least half, and twice chance",
+    return finding(claim, f"{hits}/{k} of the top {k} of {n} images ranked are variable "
+                          f"(chance {base:.2f}); rule: at least half, and twice chance",
                    precision >= 0.5 and precision >= 2 * base)
 
 
@@ -198,12 +209,13 @@ def _subpopulations(ari) -> object:
 
 def _rare(rare: dict | None):
     claim = CLAIMS["rare"]
-    if rare is None:
+    precision = math.nan if rare is None else rare["image_precision"]
+    if rare is None or not math.isfinite(precision):
         return finding(claim, "not computed", missing="fewer than two images of the rare class")
-    hits, k, base = rare["hits"], rare["k"], rare["base_rate"]
-    share = hits / k if k else math.nan
-    return finding(claim, f"{hits} of the {k} images nearest the rare class's are rare (chance "
-                          f"{base:.2f})", k > 0 and share > 2 * base and hits > 0)
+    k, base = rare["k"], rare["base_rate"]
+    return finding(claim, f"{precision:.2f} of the {k} images nearest each rare-class image are "
+                          f"rare-class (chance {base:.2f}); rule: above twice chance",
+                   precision > 2 * base)
 
 
 # ------------------------------------------------------------------------ baselines notebook
