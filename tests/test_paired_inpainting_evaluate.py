@@ -320,3 +320,16 @@ def test_compartment_cells_are_those_of_proteins_living_in_the_two_compartments(
     chosen = cells.metadata[compartment_cells(cells, "nucleoplasm", "cytoplasm")]
     assert set(chosen.protein) == {"nucleoplasm-1", "nucleoplasm-2", "cytoplasm-1",
                                    "cytoplasm-2", "MIX1", "MIX3", "VAR1"}
+
+
+def test_image_means_average_each_images_standardised_cells(toy):
+    from cellnb.papers.paired_inpainting.evaluate import image_means
+
+    cells, features = toy
+    means, per_image = image_means(features, cells)
+    assert len(means) == len(per_image) == cells.metadata.image.nunique()
+    standardised = (features - features.mean(0)) / features.std(0)
+    first = per_image.image.iloc[0]
+    rows = (cells.metadata.image == first).to_numpy()
+    np.testing.assert_allclose(means[0], standardised[rows].mean(0), atol=1e-9)
+    assert per_image.protein.iloc[0] == cells.metadata.protein[rows].iloc[0]

@@ -94,3 +94,18 @@ def test_live_explorers_draw_a_static_figure_headless(model, cells, monkeypatch)
                                pd.Series([0.3, 0.5], index=list(maps))) is None
     assert len(plt.get_fignums()) == 2
     plt.close("all")
+
+
+def test_display_pairs_are_of_one_image_or_of_different_classes(cells):
+    from cellnb.papers.paired_inpainting.explore import different_image_pairs, same_image_pairs
+
+    meta = cells.metadata
+    same = same_image_pairs(cells, 4, seed=0)
+    assert same.shape == (4, 2) and (same[:, 0] != same[:, 1]).all()
+    assert (meta.image.to_numpy()[same[:, 0]] == meta.image.to_numpy()[same[:, 1]]).all()
+    assert meta.label.notna().to_numpy()[same[:, 0]].all()      # single-class images first
+    other = different_image_pairs(cells, 5, seed=0)
+    assert other.shape == (5, 2)
+    labels = meta.label.to_numpy()
+    assert (labels[other[:, 0]] != labels[other[:, 1]]).all()
+    assert (meta.image.to_numpy()[other[:, 0]] != meta.image.to_numpy()[other[:, 1]]).all()

@@ -145,6 +145,9 @@ def test_evaluation_cells_label_single_class_proteins_only(data):
     assert torch.equal(cells.crops, data.crops[data.parts["test"]])
     assert (cells.metadata.label == cells.metadata.localization).all()
     assert cells.has("cell_line") and not cells.has("nonexistent")
+    everything = data.evaluation_cells("all")
+    assert torch.equal(everything.crops, data.crops)
+    assert (everything.metadata.image == data.metadata.image).all()
     mixed = data.metadata.assign(localization="mixed")
     relabelled = type(data)(data.crops, data.channels, mixed, data.parts, data.dropped_images)
     assert len(relabelled.evaluation_cells("test").labelled) == 0

@@ -100,16 +100,18 @@ class InpaintingData:
         return self.metadata.iloc[self.parts[name]].reset_index(drop=True)
 
     def evaluation_cells(self, part: str = "test") -> EvaluationCells:
-        """The cells of part ``part`` with their k-NN label: the protein's class, except for the
-        proteins that show more than one (mixed, variable), which get None."""
-        metadata = self.part_metadata(part)
+        """The cells of part ``part`` (``"all"``: every cell, as the paper's protein-level
+        analyses use the images it trained on) with their k-NN label: the protein's class, except
+        for the proteins that show more than one (mixed, variable), which get None."""
+        positions = np.arange(len(self.crops)) if part == "all" else self.parts[part]
+        metadata = self.metadata.iloc[positions].reset_index(drop=True)
         if "localization" in metadata:
             classes = metadata["localization"].astype(object)
             label = classes.where(~classes.isin(MULTI_CLASS_KINDS), None)
         else:
             label = pd.Series([None] * len(metadata), dtype=object)
         metadata = metadata.assign(label=label.to_numpy())
-        return EvaluationCells(self.crops[self.parts[part]], self.channels, metadata)
+        return EvaluationCells(self.crops[positions], self.channels, metadata)
 
     def fingerprint(self) -> str:
         """A hash of the crops, their images and the split: what a checkpoint's data must match."""

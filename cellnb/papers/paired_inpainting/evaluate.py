@@ -526,6 +526,18 @@ def rare_neighbours(features, cells: EvaluationCells, *, k: int | None = None,
             "nearest_proteins": nearest.head(n_nearest).reset_index(drop=True)}
 
 
+def image_means(features, cells: EvaluationCells) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each image's mean feature vector over its cells (features standardised over all cells
+    first), and one metadata row per image (its first cell's image-level columns): what the
+    paper's protein-level maps average (Fig 3: "averaging the features for all single cells")."""
+    standardised = _standardise(_features_of(features, cells))
+    images, means = _group_means(standardised, cells.metadata["image"].to_numpy())
+    columns = [c for c in ("image", "protein", "localization", "label", "cell_line", "rare")
+               if c in cells.metadata]
+    first = cells.metadata[columns].drop_duplicates("image").set_index("image")
+    return means, first.loc[images].reset_index()
+
+
 # ---------------------------------------------------------------------------------- helpers
 
 def _features_of(features, cells: EvaluationCells) -> np.ndarray:

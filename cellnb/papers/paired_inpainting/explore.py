@@ -54,6 +54,40 @@ def cell_name(metadata: pd.DataFrame, position: int) -> str:
     return f"#{position} {row['protein']}" + (f" ({kind})" if isinstance(kind, str) else "")
 
 
+def same_image_pairs(cells, n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` (source, target) pairs of different cells of one image, as training draws them
+    (positions into ``cells``; images of single-class proteins first, for readable pictures)."""
+    rng = np.random.default_rng(seed)
+    meta = cells.metadata
+    labelled = meta["label"].notna() if "label" in meta else pd.Series(True, index=meta.index)
+    counts = meta["image"].map(meta["image"].value_counts())
+    candidates = np.flatnonzero(((counts >= 2) & labelled).to_numpy())
+    if len(candidates) == 0:
+        candidates = np.flatnonzero((counts >= 2).to_numpy())
+    sources = rng.choice(candidates, size=min(n, len(candidates)), replace=False)
+    targets = [rng.choice(np.flatnonzero((meta["image"] == meta["image"].iloc[s]).to_numpy()
+                                         & (np.arange(len(meta)) != s))) for s in sources]
+    return np.stack([sources, targets], axis=1)
+
+
+def different_image_pairs(cells, n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` (source, target) pairs of cells of different images and, where the cells have
+    labels, different classes: what the network never trained on."""
+    rng = np.random.default_rng(seed)
+    meta = cells.metadata
+    key = meta["label"] if "label" in meta and meta["label"].notna().any() else meta["image"]
+    usable = np.flatnonzero(key.notna().to_numpy())
+    pairs = []
+    for _ in range(100 * n):
+        source, target = rng.choice(usable, size=2, replace=False)
+        if key.iloc[source] != key.iloc[target] \
+                and meta["image"].iloc[source] != meta["image"].iloc[target]:
+            pairs.append((source, target))
+        if len(pairs) == n:
+            break
+    return np.asarray(pairs, dtype=int).reshape(-1, 2)
+
+
 @torch.no_grad()
 def paint(model, crops, sources, targets) -> np.ndarray:
     """The model's predicted target proteins (n, S, S) for cells ``sources`` -> ``targets`` of
