@@ -154,9 +154,10 @@ def main(argv=None):
     device = torch.device(resolve_device(args.device))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    peak = matmul_peak(device)
+    peak = matmul_peak(device, precision=args.precision)
     print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"{torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s")
+          f"{torch.get_num_threads()} threads; {args.precision} matmul peak "
+          f"{peak / 1e9:.0f} GFLOP/s")
     for name in args.presets:
         batch = args.batch or (32 if name == "paper" else 64)
         timing = dict(batch=batch, steps=args.steps, precision=args.precision,

@@ -17,11 +17,19 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak(device, size: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of a square fp32 matmul (TF32 off), the best of ``repeats``."""
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def matmul_peak(device, size: int | None = None, repeats: int = 5,
+                precision: str = "fp32") -> float:
+    """FLOP/s of a square matmul in ``precision`` (fp32 with TF32 off), the best of ``repeats``:
+    the peak a training step in that precision is measured against."""
     device = torch.device(device)
     size = size or (4096 if device.type == "cuda" else 2048)
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    if device.type == "cuda" and precision != "fp32":
+        size = max(size, 8192)        # half-precision tensor cores need more work to saturate
+    dtype = PEAK_DTYPES[precision] if device.type == "cuda" else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     best = float("inf")
     for _ in range(repeats + 1):
         sync(device)

@@ -1,14 +1,16 @@
 """Training throughput of cellnb's paired cell inpainting: images/s, GFLOP/image, share of peak.
 
     python benchmarks/paired_inpainting_throughput.py [--presets cpu paper] [--steps 10]
-        [--batch N] [--threads N] [--device auto] [--precision fp32|bf16|fp16] [--no-keras]
+        [--batch N] [--threads N] [--device auto] [--precision fp32|bf16|fp16] [--compile]
+        [--no-keras]
 
 Method (as benchmarks/cytoself_throughput.py): random source, target-marker and target-protein
 tensors, forward + MSE + backward + Adam step (``make_optimizer``: lr 1e-4, betas (0.5, 0.999)),
 median of ``--steps`` timed steps after two warm-up steps. One "image" is one (source, target)
 pair. FLOPs are counted on the forward pass with ``torch.utils.flop_counter.FlopCounterMode`` and
 a training step is taken as 3x forward. The peak is a 2048^2 (4096^2 on GPU) fp32 matmul measured
-in the same run, so the share is against what this machine does now, not a datasheet.
+in the same run (on a GPU in bf16/fp16 runs: an 8192^2 matmul in that precision), so the share is
+against what this machine does now, not a datasheet.
 
 Where TensorFlow is importable, the same layer stack is also built in Keras at the paper's
 configuration (Lu et al. 2019, Fig 1C; the authors trained in Keras) and timed with the same loop
@@ -31,7 +33,7 @@ from cellnb.papers.paired_inpainting.model import (
     preset,
 )
 from cellnb.runtime import resolve_device
-from cellnb.train.precision import precision_context
+from cellnb.train.precision import maybe_compile, precision_context
 
 WARMUP = 2
 
@@ -44,7 +46,8 @@ def random_batch(config, batch: int, device):
             torch.rand(batch, config.protein_channels, s, s, device=device))
 
 
-def measure(name: str, device, *, batch: int, steps: int, precision: str) -> dict:
+def measure(name: str, device, *, batch: int, steps: int, precision: str,
+            compile_model: bool = False) -> dict:
     """Median training-step time of preset ``name`` at ``batch`` (ours, PyTorch)."""
     config = preset(name)
     torch.manual_seed(0)
@@ -53,12 +56,13 @@ def measure(name: str, device, *, batch: int, steps: int, precision: str) -> dic
     flops_per_image = 3 * forward_flops(model.eval(), source[:1], target_marker[:1])
     model.train()
     optimizer = make_optimizer(model)
+    network = maybe_compile(model, compile_model)
     times = []
     for step in range(steps + WARMUP):
         sync(device)
         start = time.perf_counter()
         with precision_context(device, precision):
-            loss = inpainting_loss(model(source, target_marker), target_protein)
+            loss = inpainting_loss(network(source, target_marker), target_protein)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -143,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch (and TF) CPU threads")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras comparison")
     args = parser.parse_args(argv)
     if args.threads:
@@ -150,9 +155,10 @@ def main(argv=None):
     device = torch.device(resolve_device(args.device))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    peak = matmul_peak(device)
+    peak = matmul_peak(device, precision=args.precision)
     print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"{torch.get_num_threads()} threads, {args.precision}; fp32 matmul peak "
+          f"{torch.get_num_threads()} threads, {args.precision}"
+          f"{', compiled' if args.compile else ''}; matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; median of {args.steps} steps after {WARMUP} warm-up")
     tensorflow = None
     if not args.no_keras:
@@ -165,7 +171,8 @@ def main(argv=None):
             print("Keras comparison skipped: TensorFlow is not importable here")
     for name in args.presets:
         batch = args.batch or (32 if name.startswith("paper") else 64)
-        row = measure(name, device, batch=batch, steps=args.steps, precision=args.precision)
+        row = measure(name, device, batch=batch, steps=args.steps, precision=args.precision,
+                      compile_model=args.compile)
         print(f"{name:6s} {row['crop']}x{row['crop']} batch {batch}, {row['parameters']:,} "
               f"parameters: {_rate(row, peak)}")
         if tensorflow is not None and name.startswith("paper"):
