@@ -9,6 +9,7 @@ from cellnb.papers.paired_inpainting.findings import (
     baseline_findings,
     findings,
     layer_shape_holds,
+    margin,
 )
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -86,6 +87,20 @@ def test_each_claim_fails_when_its_measurement_does_not_show_it(key, change):
 def test_table1_shape_needs_the_peak_inside():
     assert layer_shape_holds(TABLE1_SHAPE)
     assert not layer_shape_holds(TABLE1_SHAPE[::-1].set_axis(LAYERS))   # peak at conv1
+
+
+def test_an_ordering_within_two_standard_errors_is_no_ordering():
+    # This book's cpu run: conv4 0.710, conv5 0.707, hand-crafted 0.708 on 1,294 cells.
+    close = pd.Series([0.534, 0.664, 0.700, 0.710, 0.707], index=LAYERS)
+    table = knn(ours=close, handcrafted=0.708)
+    assert margin(0.71, 1294) == pytest.approx(0.0252, abs=1e-4)
+    assert not layer_shape_holds(close, 1294) and layer_shape_holds(close)
+    tight = verdicts(knn=table, n_labelled=1294)
+    assert tight["layers"] == tight["baselines"] == "no" and tight["random"] == "yes"
+    loose = verdicts(knn=table)                  # no cell count: any difference counts
+    assert loose["layers"] == loose["baselines"] == "yes"
+    assert "2 standard errors, 1294 cells" in findings(**(good() | dict(
+        knn=table, n_labelled=1294)))["this book"]["baselines"]
 
 
 def test_a_single_rare_image_cannot_find_its_own():

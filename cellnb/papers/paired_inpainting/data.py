@@ -116,9 +116,10 @@ class InpaintingData:
     def fingerprint(self) -> str:
         """A hash of the crops, their images and the split: what a checkpoint's data must match."""
         digest = hashlib.sha256()
-        for array in (self.crops.numpy(), self.image_ids.astype(np.int64),
-                      *(self.parts[name] for name in sorted(self.parts))):
+        for array in (self.crops.numpy(), *(self.parts[name] for name in sorted(self.parts))):
             digest.update(np.ascontiguousarray(array).data)
+        # Image ids are numbers for the atlas, names for real data ("AAC1_1").
+        digest.update("\n".join(map(str, self.image_ids)).encode())
         digest.update(repr((self.channels, sorted(self.parts))).encode())
         return digest.hexdigest()[:16]
 

@@ -138,9 +138,10 @@ def layer_features(model: PairedInpainting, crops, *, layers: Sequence[str] = LA
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(crops), batch_size):
-            batch = torch.as_tensor(crops[start:start + batch_size]).to(torch.float32)
-            model(minmax_normalize(batch).to(device), output_layer=deepest)
+        with torch.no_grad():
+            for start in range(0, len(crops), batch_size):
+                batch = torch.as_tensor(crops[start:start + batch_size]).to(torch.float32)
+                model(minmax_normalize(batch).to(device), output_layer=deepest)
     finally:
         model.train(was_training)
         for hook in hooks:

@@ -65,7 +65,7 @@ BASELINE_CLAIMS = {c.key: c for c in (
 
 
 def _layers_words(accuracy: pd.Series) -> str:
-    return ", ".join(f"{layer} {float(accuracy[layer]):.2f}" for layer in LAYERS
+    return ", ".join(f"{layer} {float(accuracy[layer]):.3f}" for layer in LAYERS
                      if layer in accuracy)
 
 
@@ -74,17 +74,29 @@ def _best(accuracy: pd.Series) -> tuple[str, float]:
     return str(accuracy.idxmax()), float(accuracy.max())
 
 
-def layer_shape_holds(accuracy: pd.Series) -> bool:
-    """Table 1's shape: the best layer is conv3 or conv4 and beats both conv1 and conv5."""
+def margin(accuracy: float, n_cells: int) -> float:
+    """Two standard errors of an accuracy measured on ``n_cells`` cells, sqrt(p (1 - p) / n):
+    the smallest difference between two accuracies on the same cells that a single run counts
+    as a difference (0 when ``n_cells`` is not given)."""
+    if not n_cells:
+        return 0.0
+    p = min(max(accuracy, 0.0), 1.0)
+    return 2 * math.sqrt(p * (1 - p) / n_cells)
+
+
+def layer_shape_holds(accuracy: pd.Series, n_cells: int = 0) -> bool:
+    """Table 1's shape: the best layer is conv3 or conv4 and beats both conv1 and conv5 by more
+    than :func:`margin`."""
     layer, value = _best(accuracy)
-    return layer in INTERMEDIATE and value > float(accuracy["conv1"]) \
-        and value > float(accuracy["conv5"])
+    gap = margin(value, n_cells)
+    return layer in INTERMEDIATE and value - float(accuracy["conv1"]) > gap \
+        and value - float(accuracy["conv5"]) > gap
 
 
 RANDOM = "random init"
 
 
-def findings(*, knn: pd.DataFrame | None, counterfactual: dict | None = None,
+def findings(*, knn: pd.DataFrame | None, n_labelled: int = 0, counterfactual: dict | None = None,
              distances: dict[str, dict] | None = None, alpha: dict | None = None,
              variability: dict | None = None, subpopulation_ari=None,
              proteins: dict | None = None, rare: dict | None = None) -> pd.DataFrame:
@@ -93,6 +105,8 @@ def findings(*, knn: pd.DataFrame | None, counterfactual: dict | None = None,
     * ``knn``: :func:`.evaluate.layerwise_knn`'s table: rows :data:`OURS` and :data:`RANDOM`
       with balanced accuracy per layer (conv1..conv5), the training-free sets (hand-crafted,
       raw pixels) with theirs in column ``features``; None for unlabelled cells.
+      ``n_labelled``: the cells it was measured on; an ordering of two accuracies counts only
+      beyond two standard errors (:func:`margin`), none when 0.
     * ``counterfactual``: :func:`.counterfactual.summarise`'s dict: ``mean_corr_counterfactual``,
       ``mean_corr_real`` (mean correlations of the prediction with the counterfactual and with
       the target's real protein), ``mean_corr_copy`` (what copying the source crop scores against
@@ -110,7 +124,7 @@ def findings(*, knn: pd.DataFrame | None, counterfactual: dict | None = None,
       nearest images, ``base_rate``), or None.
     Any of the optional ones None: "n/a" with the reason.
     """
-    rows = _accuracy_findings(knn)
+    rows = _accuracy_findings(knn, n_labelled)
     rows.append(_counterfactual(counterfactual))
     rows.append(_distances(distances))
     rows.append(_alpha(alpha))
@@ -126,7 +140,7 @@ def findings(*, knn: pd.DataFrame | None, counterfactual: dict | None = None,
     return findings_table(rows)
 
 
-def _accuracy_findings(knn: pd.DataFrame | None) -> list:
+def _accuracy_findings(knn: pd.DataFrame | None, n_cells: int) -> list:
     keys = ("layers", "random", "baselines")
     if knn is None:
         return [finding(CLAIMS[key], "not computed", missing="no labelled cells")
@@ -137,16 +151,19 @@ def _accuracy_findings(knn: pd.DataFrame | None) -> list:
                  if name not in (OURS, RANDOM)}
     ours_layer, ours_best = _best(layer_accuracy)
     random_layer, random_best = _best(random_accuracy)
-    words = ", ".join(f"{name} {value:.2f}" for name, value in baselines.items())
+    gap = margin(ours_best, n_cells)
+    rule = f"; rule: ahead by more than {gap:.3f} (2 standard errors, {n_cells} cells)" \
+        if n_cells else ""
+    words = ", ".join(f"{name} {value:.3f}" for name, value in baselines.items())
     return [
-        finding(CLAIMS["layers"], _layers_words(layer_accuracy),
-                layer_shape_holds(layer_accuracy)),
+        finding(CLAIMS["layers"], _layers_words(layer_accuracy) + rule,
+                layer_shape_holds(layer_accuracy, n_cells)),
         finding(CLAIMS["random"],
-                f"best {ours_layer} {ours_best:.2f} vs random init best {random_layer} "
-                f"{random_best:.2f} ({_layers_words(random_accuracy)})",
-                ours_best > random_best),
-        finding(CLAIMS["baselines"], f"{ours_layer} {ours_best:.2f} vs {words}",
-                ours_best > max(baselines.values()))]
+                f"best {ours_layer} {ours_best:.3f} vs random init best {random_layer} "
+                f"{random_best:.3f} ({_layers_words(random_accuracy)})" + rule,
+                ours_best - random_best > gap),
+        finding(CLAIMS["baselines"], f"{ours_layer} {ours_best:.3f} vs {words}" + rule,
+                ours_best - max(baselines.values()) > gap)]
 
 
 def _counterfactual(summary: dict | None):
@@ -221,7 +238,7 @@ def _rare(rare: dict | None):
         return finding(claim, "not computed", missing="fewer than two images of the rare class")
     k, base = rare["k"], rare["base_rate"]
     return finding(claim, f"{precision:.2f} of the {k} images nearest each rare-class image are "
-                          f"rare-class (chance {base:.2f}); rule: above twice chance",
+                          f"rare-class (chance {base:.3f}); rule: above twice chance",
                    precision > 2 * base)
 
 
