@@ -5,8 +5,9 @@
 #
 # Both first do all the set-up a fresh machine needs: a virtual environment ($(VENV)), PyTorch
 # (the CPU build where there is no CUDA), cellnb with its book and test extras, and the StarDist
-# package for its real nuclei test image. The set-up is redone only when pyproject.toml changes
-# (a stamp file in the environment records the last install).
+# and napari-ndev packages for their real test images (a nuclei field; one hiPSC cell). The set-up
+# is redone only when pyproject.toml or this Makefile changes (a stamp file in the environment
+# records the last install).
 #
 # make students writes the student version of every chapter with exercises (solutions removed)
 # to _build/students/.
@@ -24,6 +25,7 @@ PYTEST_ARGS ?=
 TORCH_LOCAL_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 STARDIST_VERSION ?= 0.9.2
+NAPARI_NDEV_VERSION ?= 0.11.8
 
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
@@ -56,7 +58,7 @@ setup: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(PIP) install --upgrade pip
 	@if nvidia-smi > /dev/null 2>&1; then \
 		echo "CUDA found: installing the default PyTorch build"; \
@@ -68,7 +70,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 		$(PIP) install torch --index-url $(TORCH_CPU_INDEX); \
 	fi
 	$(PIP) install -e ".[book,test]"
-	$(PIP) install --no-deps "stardist==$(STARDIST_VERSION)"
+	$(PIP) install --no-deps "stardist==$(STARDIST_VERSION)" "napari-ndev==$(NAPARI_NDEV_VERSION)"
 	touch $@
 
 clean:
