@@ -5,9 +5,14 @@
   conditional model of a structure given them; encoders, decoders, latent and image
   discriminators; presets; the losses of eqs. 3-18 with their gradient routing; the optimisers;
   generation and integration (Algorithm 3). Start reading here.
+* :mod:`.data` - cells as tensors, class labels and the salted-hash split (5 % held out).
+* :mod:`.train` - both stages through the shared Trainer (Algorithms 1-2), the z^r hand-off.
+* :mod:`.profiles` - the chapter's smoke / cpu / gpu sizes.
 
 The names below are what the chapter notebooks call (``from cellnb.papers import integrated_cell``).
 """
+from . import evaluate
+from .data import IntegratedCellData, integrated_cell_data, load_cell_images, load_cells
 from .model import (
     CHANNELS,
     CONDITIONAL_EXITS,
@@ -40,8 +45,18 @@ from .model import (
     structure_of,
     zr_regression_loss,
 )
+from .profiles import chapter_settings
+from .train import (
+    TrainSettings,
+    TwoStageRun,
+    frozen_reference_latents,
+    train_conditional,
+    train_integrated_cell,
+    train_reference,
+)
 
 __all__ = [
+    "evaluate",
     "CHANNELS", "CONDITIONAL_EXITS", "PRESETS", "REFERENCE_EXITS",
     "ConditionalModel", "ConditionalOutput", "IntegratedCellConfig", "ReferenceModel",
     "ReferenceOutput",
@@ -50,4 +65,7 @@ __all__ = [
     "routed_backward", "make_optimizers", "networks", "parameter_counts", "preset",
     "generate", "generate_reference", "integrate", "reference_latents", "sample_prior",
     "reference_of", "structure_of",
+    "IntegratedCellData", "integrated_cell_data", "load_cell_images", "load_cells",
+    "TrainSettings", "TwoStageRun", "frozen_reference_latents", "train_reference",
+    "train_conditional", "train_integrated_cell", "chapter_settings",
 ]
