@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
-from cellnb.data.validation import DataFormatError, check_array
+from cellnb.data.validation import DataFormatError, cell_positions, check_array
 
 IC_CHANNELS = ("membrane", "structure", "dna")
 # Every channel the Allen single-cell files carry; the models use the first three.
@@ -242,7 +242,7 @@ def read_ic2d_pngs(root, *, classes: Sequence[str] | None = None, indices=None,
     code does. Metadata: ``class``, ``class_index``, ``file``, ``cell_id``.
     """
     table = list_ic2d_pngs(root, classes=classes)
-    table = table.iloc[_positions(indices, len(table))].reset_index(drop=True)
+    table = table.iloc[cell_positions(indices, len(table))].reset_index(drop=True)
     paths = [Path(path) for path in table["path"]]
     shape = _common_shape([_png_size(path) for path in paths], paths, pad_to, "(height, width)")
     _check_memory(len(paths), len(IC_CHANNELS), shape, max_bytes)
@@ -554,7 +554,7 @@ def _select_rows(table: pd.DataFrame, rows, structures, manifest: Path) -> pd.Da
         unknown = [name for name in structures if name not in known]
         if unknown:
             raise DataFormatError(f"{manifest} has no structure(s) {unknown}; it has {known}")
-    selected = table.iloc[_positions(rows, len(table))]
+    selected = table.iloc[cell_positions(rows, len(table))]
     if structures is not None:
         selected = selected[selected["structure"].isin(structures)]
     return selected.reset_index(drop=True)
@@ -893,24 +893,6 @@ def _check_memory(n: int, n_channels: int, shape, max_bytes: int) -> None:
             "(rows=/indices=, e.g. one side of salted_hash_split, or structures=/classes=), "
             "use dims=2, or raise max_bytes if the memory is there")
 
-
-def _positions(indices, n: int) -> np.ndarray:
-    """Integer positions from None (all), a slice, a boolean mask or integers."""
-    if indices is None:
-        return np.arange(n, dtype=np.int64)
-    if isinstance(indices, slice):
-        return np.arange(n, dtype=np.int64)[indices]
-    indices = np.asarray(indices)
-    if indices.dtype == bool:
-        if indices.shape != (n,):
-            raise IndexError(f"a boolean mask needs {n} entries, one per cell, got "
-                             f"{indices.shape}")
-        return np.flatnonzero(indices).astype(np.int64)
-    positions = indices.astype(np.int64).ravel()
-    if len(positions) and (positions.min() < -n or positions.max() >= n):
-        raise IndexError(f"positions must lie in [-{n}, {n}) for {n} cells, got "
-                         f"{positions.min()}..{positions.max()}")
-    return np.where(positions < 0, positions + n, positions)
 
 
 def _natural_key(text: str) -> tuple:

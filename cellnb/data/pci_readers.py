@@ -38,7 +38,7 @@ import pandas as pd
 
 from cellnb.data.imageset import ImageSet
 from cellnb.data.segmentation import extract_crops, segment_nuclei
-from cellnb.data.validation import DataFormatError, check_array, open_hdf5
+from cellnb.data.validation import DataFormatError, cell_positions, check_array, open_hdf5
 
 YEAST_CHANNELS = ("protein", "marker")                      # GFP-tagged protein, RFP marker
 HPA_CHANNELS = ("protein", "nucleus", "microtubules")
@@ -85,7 +85,7 @@ def read_chong_hdf5(paths, *, indices=None, class_names: Sequence[str] | None = 
         names = file_names
         sizes.append(n)
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    positions = _positions(indices, int(starts[-1]))
+    positions = cell_positions(indices, int(starts[-1]))
 
     images = np.empty((len(positions), *CHONG_CELL_SHAPE), dtype=np.float32)
     labels = np.empty(len(positions), dtype=np.int64)
@@ -407,21 +407,3 @@ def _resize(crops: np.ndarray, size: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- helpers
-
-def _positions(indices, n: int) -> np.ndarray:
-    if indices is None:
-        return np.arange(n, dtype=np.int64)
-    if isinstance(indices, slice):
-        return np.arange(n, dtype=np.int64)[indices]
-    indices = np.asarray(indices)
-    if indices.dtype == bool:
-        if indices.shape != (n,):
-            raise IndexError(f"a boolean mask needs {n} entries, one per cell, got "
-                             f"{indices.shape}")
-        return np.flatnonzero(indices).astype(np.int64)
-    positions = indices.astype(np.int64).ravel()
-    positions = np.where(positions < 0, positions + n, positions)
-    if len(positions) and (positions.min() < 0 or positions.max() >= n):
-        raise IndexError(f"indices must lie in [-{n}, {n}) for {n} cells, got "
-                         f"{indices.min()}..{indices.max()}")
-    return positions

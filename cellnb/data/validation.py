@@ -129,3 +129,24 @@ def _not_hdf5_hint(start: bytes) -> str:
     if start.startswith(b"\x1f\x8b"):
         return "it is gzip-compressed: decompress it first"
     return "check that you downloaded the right file and that the download completed"
+
+
+def cell_positions(indices, n: int) -> np.ndarray:
+    """Integer positions into n cells from None (all), a slice, a boolean mask or integers
+    (negative ones count from the end), checked: what a reader's ``indices=`` accepts."""
+    if indices is None:
+        return np.arange(n, dtype=np.int64)
+    if isinstance(indices, slice):
+        return np.arange(n, dtype=np.int64)[indices]
+    indices = np.asarray(indices)
+    if indices.dtype == bool:
+        if indices.shape != (n,):
+            raise IndexError(f"a boolean mask needs {n} entries, one per cell, got "
+                             f"{indices.shape}")
+        return np.flatnonzero(indices).astype(np.int64)
+    positions = indices.astype(np.int64).ravel()
+    positions = np.where(positions < 0, positions + n, positions)
+    if len(positions) and (positions.min() < 0 or positions.max() >= n):
+        raise IndexError(f"indices must lie in [-{n}, {n}) for {n} cells, got "
+                         f"{indices.min()}..{indices.max()}")
+    return positions
