@@ -29,10 +29,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from measure import forward_flops, matmul_peak, sync
+from measure import forward_flops, open_device, sync
 
 from cellnb.papers.cytoself.model import Cytoself, cytoself_loss, preset
-from cellnb.runtime import resolve_device
 from cellnb.train.precision import maybe_compile, precision_context
 
 # The official PyTorch port on a 2-core CI-like machine (performance_targets.md), images/s.
@@ -151,13 +150,9 @@ def main(argv=None):
     parser.add_argument("--official", metavar="DIR", default=None,
                         help="also time the official port, importing its cytoself package from DIR")
     args = parser.parse_args(argv)
-    device = torch.device(resolve_device(args.device))
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-    peak = matmul_peak(device, precision=args.precision)
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"{torch.get_num_threads()} threads; {args.precision} matmul peak "
-          f"{peak / 1e9:.0f} GFLOP/s")
+    device, peak, header = open_device(args.device, precision=args.precision,
+                                       compiled=args.compile)
+    print(header)
     for name in args.presets:
         batch = args.batch or (32 if name == "paper" else 64)
         timing = dict(batch=batch, steps=args.steps, precision=args.precision,

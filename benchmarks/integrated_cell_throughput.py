@@ -30,7 +30,7 @@ import statistics
 import time
 
 import torch
-from measure import forward_flops, matmul_peak, sync
+from measure import forward_flops, open_device, sync
 from torch import nn
 
 from cellnb.papers.integrated_cell.model import (
@@ -47,7 +47,6 @@ from cellnb.papers.integrated_cell.train import (
     conditional_step,
     reference_step,
 )
-from cellnb.runtime import resolve_device
 from cellnb.train import grad_scaler
 
 WARMUP = 2
@@ -141,16 +140,9 @@ def main(argv=None):
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--compile", action="store_true", help="torch.compile the four networks")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(resolve_device(args.device))
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-    peak = matmul_peak(device, precision=args.precision)
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"{torch.get_num_threads()} threads, {args.precision}"
-          f"{', compiled' if args.compile else ''}; matmul peak "
-          f"{peak / 1e9:.0f} GFLOP/s; median after {WARMUP} warm-up iterations")
+    device, peak, header = open_device(args.device, precision=args.precision,
+                                       threads=args.threads, compiled=args.compile)
+    print(header + f"; median after {WARMUP} warm-up iterations")
     for name in args.presets:
         steps = args.steps or (3 if name.startswith("paper") else 10)
         for stage in args.stages:

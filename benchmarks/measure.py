@@ -48,3 +48,21 @@ def forward_flops(model, *inputs) -> float:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(*inputs)
     return float(counter.get_total_flops())
+
+
+def open_device(name: str = "auto", *, precision: str = "fp32", threads: int | None = None,
+                compiled: bool = False) -> tuple[torch.device, float, str]:
+    """The benchmarks' common start: threads, the device, TF32 off for fp32 matmuls, the matmul
+    peak in ``precision`` measured now, and a header line describing all of it."""
+    from cellnb.runtime import resolve_device
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(resolve_device(name))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+    peak = matmul_peak(device, precision=precision)
+    where = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    header = (f"device {device} ({where}), {torch.get_num_threads()} threads, {precision}"
+              f"{', compiled' if compiled else ''}; matmul peak {peak / 1e9:.0f} GFLOP/s")
+    return device, peak, header

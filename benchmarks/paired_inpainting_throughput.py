@@ -23,7 +23,7 @@ import statistics
 import time
 
 import torch
-from measure import forward_flops, matmul_peak, sync
+from measure import forward_flops, open_device, sync
 
 from cellnb.papers.paired_inpainting.model import (
     PairedInpainting,
@@ -32,7 +32,6 @@ from cellnb.papers.paired_inpainting.model import (
     parameter_counts,
     preset,
 )
-from cellnb.runtime import resolve_device
 from cellnb.train.precision import maybe_compile, precision_context
 
 WARMUP = 2
@@ -150,16 +149,9 @@ def main(argv=None):
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras comparison")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(resolve_device(args.device))
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-    peak = matmul_peak(device, precision=args.precision)
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), "
-          f"{torch.get_num_threads()} threads, {args.precision}"
-          f"{', compiled' if args.compile else ''}; matmul peak "
-          f"{peak / 1e9:.0f} GFLOP/s; median of {args.steps} steps after {WARMUP} warm-up")
+    device, peak, header = open_device(args.device, precision=args.precision,
+                                       threads=args.threads, compiled=args.compile)
+    print(header + f"; median of {args.steps} steps after {WARMUP} warm-up")
     tensorflow = None
     if not args.no_keras:
         try:
