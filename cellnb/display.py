@@ -15,9 +15,10 @@ from .progress import in_notebook, is_headless
 def interactive(draw: Callable, **controls):
     """Draw ``draw(**defaults)`` as a static figure, then offer widgets to redraw it live.
 
-    ``controls`` maps argument names to ipywidgets, lists of options or ``(min, max[, step])``
-    tuples; the static figure uses each control's initial value, so the rendered book shows a
-    real figure and the reader on a live kernel gets the controls. Headless, no widget is even
+    ``controls`` maps argument names to ipywidgets, lists of options or ``(min, max[, step[,
+    value]])`` tuples (a slider starting at ``value``, else at ``min``); the static figure uses
+    each control's initial value, so the rendered book shows a real figure and the reader on a
+    live kernel gets the controls, starting where that figure is. Headless, no widget is even
     created: a created widget leaves state in the saved notebook, which the book would try to
     render with scripts from the internet.
     """
@@ -49,8 +50,10 @@ def _initial_value(control):
         return control[0]
     if isinstance(control, (list, tuple)) and len(control) in (2, 3):
         return control[0]
+    if isinstance(control, (list, tuple)) and len(control) == 4:
+        return control[3]
     raise TypeError(f"cannot build a widget from {control!r}; pass an ipywidgets widget, a list "
-                    "of options or a (min, max[, step]) tuple")
+                    "of options or a (min, max[, step[, value]]) tuple")
 
 
 def _as_widget(control):
@@ -61,10 +64,12 @@ def _as_widget(control):
     _initial_value(control)   # validates
     if _is_options(control):
         return widgets.Dropdown(options=list(control))
-    low, high, *step = control
+    low, high, *rest = control
+    value = _initial_value(control)
     if all(isinstance(v, int) for v in control):
-        return widgets.IntSlider(min=low, max=high, step=step[0] if step else 1)
-    return widgets.FloatSlider(min=low, max=high, step=step[0] if step else (high - low) / 100)
+        return widgets.IntSlider(min=low, max=high, step=rest[0] if rest else 1, value=value)
+    return widgets.FloatSlider(min=low, max=high, step=rest[0] if rest else (high - low) / 100,
+                               value=value)
 
 
 def show_plotly(figure) -> None:

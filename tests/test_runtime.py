@@ -181,3 +181,15 @@ def test_busy_cores_sees_work_happening_now_not_a_past_average():
     busy = runtime.busy_cores(2, interval=0.3)
     worker.join()
     assert 0 <= quiet <= 2 and busy >= 0.6
+
+
+def test_a_slider_starts_where_its_fourth_value_says_live_and_headless(monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    slider = display._as_widget((-3.0, 3.0, 0.25, 0.0))
+    assert (slider.min, slider.max, slider.step, slider.value) == (-3.0, 3.0, 0.25, 0.0)
+    assert display._as_widget((0, 20, 2)).value == 0
+    monkeypatch.setenv("CELLNB_HEADLESS", "1")
+    calls = []
+    display.interactive(lambda offset: calls.append(offset), offset=(-3.0, 3.0, 0.25, 1.5))
+    assert calls == [1.5]
