@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from cellnb.data import alignment
-from cellnb.data.samples import package_dir
+from cellnb.data import alignment, samples
 from cellnb.data.validation import DataFormatError
 
 CHANNELS = {"membrane": 0, "dna": 1}
@@ -20,8 +19,6 @@ SHAPE_2D = (72, 80)
 SHAPE_3D = (20, 64, 72)
 TARGET_2D = (64, 64)
 TARGET_3D = (24, 48, 64)
-NAPARI_NDEV_PIN = "napari-ndev==0.11.8"
-HIPSC_FILE = "_tests/resources/cells3d2ch.tiff"
 
 
 # --- synthetic cells ----------------------------------------------------------------------------
@@ -298,20 +295,12 @@ def test_bad_masks_and_shapes_are_named():
 
 @pytest.fixture(scope="module")
 def real_hipsc():
-    """(2, 60, 66, 85) uint16 membrane + DNA of one Allen Cell hiPSC, and its voxel size (um).
-
-    The file records no physical size (1.0). Its 60 slices and channel order match
-    scikit-image's ``cells3d`` (also from the Allen Institute for Cell Science), whose voxels are
-    0.29 x 0.26 x 0.26 um, so that size is assumed here.
-    """
-    tifffile = pytest.importorskip("tifffile")
-    directory = package_dir("napari_ndev")
-    path = None if directory is None else directory / HIPSC_FILE
-    if path is None or not path.is_file():
-        pytest.skip(f"the real hiPSC comes from the napari-ndev wheel, which is not installed "
-                    f"(or lacks {HIPSC_FILE}); "
-                    f"`pip install --no-deps {NAPARI_NDEV_PIN}` (make setup does)")
-    return tifffile.imread(path), (0.29, 0.26, 0.26)
+    """(2, 60, 66, 85) uint16 membrane + DNA of one Allen Cell hiPSC, and its voxel size (um)."""
+    pytest.importorskip("tifffile")
+    try:
+        return samples.allen_hipsc()
+    except samples.MissingSampleError as error:
+        pytest.skip(f"{error} (make setup does)")
 
 
 def real_masks(image):

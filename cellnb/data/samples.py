@@ -48,3 +48,22 @@ def dsb2018_nuclei() -> tuple[np.ndarray, np.ndarray]:
     image_path = _sample_path("stardist", "stardist==0.9.2", "data/images/img2d.tif")
     mask_path = _sample_path("stardist", "stardist==0.9.2", "data/images/mask2d.tif")
     return tifffile.imread(image_path), tifffile.imread(mask_path)
+
+
+HIPSC_PIN = "napari-ndev==0.11.8"
+HIPSC_FILE = "_tests/resources/cells3d2ch.tiff"
+HIPSC_VOXEL_UM = (0.29, 0.26, 0.26)
+
+
+def allen_hipsc() -> tuple[np.ndarray, tuple[float, float, float]]:
+    """One real Allen Cell hiPSC, (2, 60, 66, 85) uint16 membrane + DNA, and its voxel size (um).
+
+    Shipped in ``napari-ndev==0.11.8`` as ``_tests/resources/cells3d2ch.tiff``. The file records
+    no physical size; its 60 slices and channel order match scikit-image's ``cells3d`` (also
+    from the Allen Institute for Cell Science), whose voxels are 0.29 x 0.26 x 0.26 um, so that
+    size is returned. A single cell: enough to check the Integrated Cell preprocessing on real
+    pixels, not to train.
+    """
+    import tifffile
+
+    return tifffile.imread(_sample_path("napari_ndev", HIPSC_PIN, HIPSC_FILE)), HIPSC_VOXEL_UM
