@@ -470,3 +470,29 @@ def test_channel_conventions():
     assert ic.structure_of(x)[:, :, 0, 0].tolist() == [[1], [1]]
     assert ic.CHANNELS == ("membrane", "structure", "dna")
     assert math.prod(ic.preset("paper_3d").image_shape) == 128 * 96 * 64
+
+
+# --- the output offset of the short-run presets -----------------------------------------------
+
+@pytest.mark.parametrize("overrides", [{}, {"decoder_output_batchnorm": False, "conv_bias": True}])
+def test_the_output_offset_starts_each_channel_at_its_mean_intensity(overrides):
+    model = build(ic.ConditionalModel, "smoke", **overrides).eval()
+    grey = model.decoder(torch.zeros(4, model.decoder.fc.in_features)).mean((0, 2, 3))
+    assert torch.allclose(grey, torch.full((3,), 0.5), atol=0.05)      # sigmoid(0) at init
+    means = torch.tensor([0.06, 0.04, 0.05])
+    model.decoder.set_output_offset(means)
+    dark = model.decoder(torch.zeros(4, model.decoder.fc.in_features)).mean((0, 2, 3))
+    assert torch.allclose(dark, means, atol=0.01)
+
+
+def test_the_output_offset_needs_somewhere_to_go_and_one_value_per_channel():
+    no_offset = build(ic.ReferenceModel, "smoke", decoder_output_batchnorm=False)
+    with pytest.raises(ValueError, match="neither a BN nor a bias"):
+        no_offset.decoder.set_output_offset([0.1, 0.1])
+    with pytest.raises(ValueError, match="one mean intensity per output channel"):
+        build(ic.ReferenceModel, "smoke").decoder.set_output_offset([0.1, 0.1, 0.1])
+
+
+def test_the_paper_presets_keep_the_sigmoid_start_and_the_short_run_presets_offset_it():
+    assert not ic.preset("paper").output_offset and not ic.preset("paper_3d").output_offset
+    assert ic.preset("cpu").output_offset and ic.preset("smoke").output_offset

@@ -119,6 +119,14 @@ def _compiled(model, enabled: bool) -> dict:
     return {name: maybe_compile(net, enabled) for name, net in networks(model).items()}
 
 
+def _offset_output(model, train_images: torch.Tensor) -> None:
+    """Start the decoder at the training images' mean intensity per channel when the config
+    asks for it (``output_offset``; :meth:`.model.Decoder.set_output_offset`)."""
+    if model.config.output_offset:
+        dims = [0] + list(range(2, train_images.ndim))
+        model.decoder.set_output_offset(train_images.float().mean(dims))
+
+
 def _numbers(**terms) -> dict[str, float]:
     return {name: float(value.detach()) for name, value in terms.items()}
 
@@ -168,7 +176,9 @@ def train_reference(config: IntegratedCellConfig, data: IntegratedCellData,
     if threads is not None:
         configure_threads(threads)
     torch.manual_seed(seed)   # the same initial weights whether or not a checkpoint exists
-    model = ReferenceModel(config).to(device)
+    model = ReferenceModel(config)
+    _offset_output(model, reference_of(data.images[data.parts["train"]]))
+    model = model.to(device)
     nets, optimizers = _compiled(model, settings.compile), make_optimizers(model)
     scaler = grad_scaler(device, settings.precision)
     updates = _Updates(optimizers, scaler)
@@ -252,7 +262,9 @@ def train_conditional(config: IntegratedCellConfig, data: IntegratedCellData, zr
         configure_threads(threads)
     zr = zr.detach().clone()
     torch.manual_seed(seed)
-    model = ConditionalModel(config).to(device)
+    model = ConditionalModel(config)
+    _offset_output(model, data.images[data.parts["train"]])
+    model = model.to(device)
     nets, optimizers = _compiled(model, settings.compile), make_optimizers(model)
     scaler = grad_scaler(device, settings.precision)
     updates = _Updates(optimizers, scaler)
