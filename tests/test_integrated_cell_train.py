@@ -3,6 +3,7 @@ Section 2.3 holds inside the real step, runs resume bit for bit, and the split i
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -58,11 +59,36 @@ def test_data_tensors_and_split(data, cells):
     assert set(data.cell_ids[data.parts["test"]]) <= set(more.cell_ids[more.parts["test"]])
 
 
-def test_unknown_and_3d_datasets_are_refused():
-    with pytest.raises(NotImplementedError, match="ic_readers"):
-        ic_data.load_cell_images("allen_3d")
+def test_unknown_datasets_and_missing_folders_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         ic_data.load_cell_images("nope")
+    with pytest.raises(ValueError, match="pass data_dir"):
+        ic_data.load_cell_images("allen_cells")
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        ic_data.load_cell_images("allen_cells", data_dir=tmp_path)
+
+
+def test_allen_single_cells_are_projected_and_labelled_by_structure(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(0)
+    rows = []
+    for cell, structure in enumerate(["TOM20", "Lamin B1", "TOM20", "Fibrillarin"]):
+        volume = rng.integers(0, 255, (3, 5, 12, 10), dtype=np.uint8)
+        tifffile.imwrite(tmp_path / f"cell{cell}.ome.tif", volume, ome=True,
+                         metadata={"axes": "CZYX",
+                                   "Channel": {"Name": ["membrane", "structure", "dna"]}},
+                         photometric="minisblack")
+        rows.append({"CellId": 7 + cell, "StructureId/Name": structure,
+                     "save_reg_path": f"cell{cell}.ome.tif"})
+    pd.DataFrame(rows).to_csv(tmp_path / "metadata.csv", index=False)
+    data = ic_data.load_cells("allen_cells", data_dir=tmp_path, pad_to=(16, 16), hold_out=0.25)
+    assert data.images.shape == (4, 3, 16, 16)
+    assert sorted(data.class_names) == ["Fibrillarin", "Lamin B1", "TOM20"]
+    assert [data.class_names[k] for k in data.labels] == ["TOM20", "Lamin B1", "TOM20",
+                                                          "Fibrillarin"]
+    same = ic_data.load_cells("allen_cells", data_dir=tmp_path / "metadata.csv",
+                              pad_to=(16, 16), hold_out=0.25)
+    assert torch.equal(same.images, data.images)
 
 
 def test_profiles_define_every_knob():

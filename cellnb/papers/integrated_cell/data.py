@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from ...data.ic_readers import DEFAULT_SALT, HOLD_OUT_2D, salted_hash_split
 from ...data.imageset import ImageSet
 
 CELL_CHANNELS = ("membrane", "structure", "dna")
-DATASETS = ("synthetic", "allen_2d", "allen_3d")
+DATASETS = ("synthetic", "allen_2d", "allen_cells")
+MANIFEST_NAMES = ("metadata.csv", "data_jobs_out.csv")   # the successor data's, the 3D paper's
 
 
 @dataclass
@@ -100,12 +102,17 @@ def _labels(cells: ImageSet, metadata: pd.DataFrame) -> tuple[np.ndarray, list[s
     if "structure_id" in metadata:   # the simulator: ids index its ``structures`` table
         names = list(cells.tables["structures"]["structure"])
         return metadata["structure_id"].to_numpy(np.int64), names
+    if "structure_index" in metadata:   # Allen single cells from a manifest
+        names = metadata.drop_duplicates("structure_index").sort_values("structure_index")
+        return (metadata["structure_index"].to_numpy(np.int64),
+                [str(name) for name in names["structure"]])
     if "class_index" in metadata:    # the 2D paper's PNG folders
         names = list(cells.attrs.get("class_names") or
                      metadata.drop_duplicates("class_index").sort_values("class_index")["class"])
         return metadata["class_index"].to_numpy(np.int64), [str(name) for name in names]
-    raise KeyError("the cells' metadata has neither 'structure_id' (simulator) nor "
-                   "'class_index' (PNG reader): no class labels")
+    raise KeyError("the cells' metadata has neither 'structure_id' (simulator), "
+                   "'structure_index' (manifest reader) nor 'class_index' (PNG reader): no "
+                   "class labels")
 
 
 def _cell_ids(metadata: pd.DataFrame) -> np.ndarray:
@@ -124,19 +131,37 @@ def load_cell_images(dataset: str = "synthetic", *, sim_config=None, data_dir=No
     ``"synthetic"``: the toy integrated cells of ``sim_config``
     (:class:`cellnb.sim.IntegratedCellConfig`). ``"allen_2d"``: the 2D paper's PNG folders under
     ``data_dir``, zero-padded to ``pad_to`` (height, width) as the paper padded to 256x256.
+    ``"allen_cells"``: the Allen Cell single-cell (OME-)TIFFs of a manifest, maximum-projected
+    along z as the 2D paper made its images (Sec. 3.1); ``data_dir`` is the manifest CSV or a
+    folder holding one (:data:`MANIFEST_NAMES`).
     """
     if dataset == "synthetic":
         return _synthetic_cells(sim_config, cache=cache, workers=workers)
+    if dataset in ("allen_2d", "allen_cells") and data_dir is None:
+        raise ValueError(f"dataset={dataset!r} reads files: pass data_dir (see "
+                         "data/datasets.yml for where to get them)")
     if dataset == "allen_2d":
         from ...data.ic_readers import read_ic2d_pngs
 
-        if data_dir is None:
-            raise ValueError("dataset='allen_2d' reads the 2D paper's PNG folders: pass data_dir")
         return read_ic2d_pngs(data_dir, pad_to=pad_to)
-    if dataset == "allen_3d":
-        raise NotImplementedError("the 3D cells are for the 3D chapter; read them with "
-                                  "cellnb.data.ic_readers.read_allen_single_cells")
+    if dataset == "allen_cells":
+        from ...data.ic_readers import read_allen_single_cells
+
+        return read_allen_single_cells(_manifest(data_dir), dims=2, projection="max",
+                                       pad_to=pad_to)
     raise ValueError(f"unknown dataset {dataset!r}; choose from {DATASETS}")
+
+
+def _manifest(data_dir) -> Path:
+    """The manifest CSV that ``data_dir`` is or holds."""
+    path = Path(data_dir)
+    if path.is_file():
+        return path
+    found = [path / name for name in MANIFEST_NAMES if (path / name).is_file()]
+    if not found:
+        raise FileNotFoundError(f"no manifest in {path}: expected one of {MANIFEST_NAMES}, or "
+                                "pass the manifest CSV itself as data_dir")
+    return found[0]
 
 
 def load_cells(dataset: str = "synthetic", *, sim_config=None, data_dir=None, cache: bool = True,
