@@ -8,11 +8,15 @@
 * :mod:`.data` - cells as tensors, class labels and the salted-hash split (5 % held out).
 * :mod:`.train` - both stages through the shared Trainer (Algorithms 1-2), the z^r hand-off.
 * :mod:`.profiles` - the chapter's smoke / cpu / gpu sizes.
+* :mod:`.analysis` - the trained models run on held-out cells, one function per criterion.
+* :mod:`.evaluate` - the criteria on arrays; :mod:`.findings` - paper vs. this book.
+* :mod:`.figures`, :mod:`.explore` - the chapter's figures; live and static exploration.
 
 The names below are what the chapter notebooks call (``from cellnb.papers import integrated_cell``).
 """
-from . import evaluate
+from . import analysis, evaluate, explore, figures
 from .data import IntegratedCellData, integrated_cell_data, load_cell_images, load_cells
+from .findings import findings
 from .model import (
     CHANNELS,
     CONDITIONAL_EXITS,
@@ -56,7 +60,7 @@ from .train import (
 )
 
 __all__ = [
-    "evaluate",
+    "analysis", "evaluate", "explore", "figures", "findings",
     "CHANNELS", "CONDITIONAL_EXITS", "PRESETS", "REFERENCE_EXITS",
     "ConditionalModel", "ConditionalOutput", "IntegratedCellConfig", "ReferenceModel",
     "ReferenceOutput",
