@@ -59,7 +59,7 @@ def test_one_row_per_claim_in_order_with_the_shared_columns():
 
 def test_the_papers_numbers_come_from_table_s9():
     paper = findings()["paper"]
-    assert paper["classification"] == "86.5 % (263/304) (Table S9)"
+    assert paper["classification"] == "86.5 % (263/304) (Sec. 3.4.3, Table S9)"
     assert paper["rare"].startswith("Myosin IIB 0 %, ZO1 20 % vs 86.5 % overall")
     # The two rare classes are Table S9's two rows with the fewest test cells.
     assert set(PAPER_CONFUSION_2D.sum(axis=1).nsmallest(2).index) == set(PAPER_RARE)
