@@ -163,3 +163,10 @@ def test_a_real_classification_report_feeds_the_claims():
     assert result["reproduced"]["rare"] == "yes"
     assert "86.5 % of 304 held-out cells" in result["this book"]["classification"]
     assert np.isclose(report["common_accuracy"], 262 / 299)
+
+
+def test_placement_without_the_ground_truth_says_why():
+    placement = dict(nucleolus_inside=0.9, envelope_rim=0.6, nucleolus_inside_truth=None,
+                     envelope_rim_truth=None)
+    verdict = findings(placement=placement).loc["placement", "reproduced"]
+    assert verdict == "n/a (real cells have no ground-truth conditional mean)"

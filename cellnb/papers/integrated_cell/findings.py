@@ -231,6 +231,8 @@ def _integration(summary: dict | None):
 def _placement(placement: dict | None):
     if placement is None:
         return _not_measured("placement")
+    if placement.get("nucleolus_inside_truth") is None:
+        return _not_measured("placement", "real cells have no ground-truth conditional mean")
     inside, inside_truth = placement["nucleolus_inside"], placement["nucleolus_inside_truth"]
     rim, rim_truth = placement["envelope_rim"], placement["envelope_rim_truth"]
     words = (f"nucleolus intensity inside the nucleus {_percent(inside)} (truth "
