@@ -217,3 +217,41 @@ def test_killed_run_resumes_bit_for_bit(stage, config, data, tmp_path, monkeypat
     assert states_equal(whole.state_dict(), resumed.state_dict())
     columns = [c for c in whole_history.columns if c != "seconds"]
     assert whole_history[columns].equals(resumed_history[columns])
+
+
+# ------------------------------------------------------------------- the 3D paper's switches
+
+def test_random_generation_decodes_permuted_classes_from_prior_draws(monkeypatch):
+    """3D code's generated cells: Dec(one-hot y[perm], z~^r, z~^s), scored by DecD against
+    y[perm]; with decd_on_reconstructions DecD sees both fake batches."""
+    from cellnb.papers.integrated_cell import model as ic_model
+
+    config = preset("smoke", generation="random", decd_on_reconstructions=True)
+    torch.manual_seed(0)
+    model = ic_model.ConditionalModel(config).train()
+    nets = ic_train.networks(model)
+    updates = ic_train._Updates(make_optimizers(model), torch.amp.GradScaler("cpu", enabled=False))
+    decoded, scored, fakes_seen = [], [], []
+    decode = nets["decoder"].forward
+    monkeypatch.setattr(nets["decoder"], "forward", lambda code: decoded.append(code) or
+                        decode(code))
+    adversarial, discriminator = ic_train.decoder_adversarial_loss, ic_train.decd_loss
+    monkeypatch.setattr(ic_train, "decoder_adversarial_loss", lambda decd, fakes, labels:
+                        scored.append(labels) or adversarial(decd, fakes, labels))
+    monkeypatch.setattr(ic_train, "decd_loss", lambda decd, real, fakes, labels:
+                        fakes_seen.append(len(fakes)) or discriminator(decd, real, fakes, labels))
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    x = torch.rand(8, 3, 32, 32)
+    ic_train.conditional_step(model, nets, updates, x, labels, torch.zeros(8, 8),
+                              torch.Generator().manual_seed(1), device="cpu", precision="fp32")
+    k = config.n_classes
+    generated_code = decoded[1]
+    generated_labels = generated_code[:, :k].argmax(1)
+    assert torch.equal(generated_code[:, :k], torch.nn.functional.one_hot(generated_labels, k)
+                       .float())                                        # hard classes
+    assert sorted(generated_labels.tolist()) == sorted(labels.tolist())  # a permutation
+    assert not torch.equal(generated_labels, labels)
+    assert generated_code[:, k:k + config.latent_reference].std() > 0.5  # z~^r, not z_hat^r
+    own, permuted = scored[0]
+    assert torch.equal(own, labels) and torch.equal(permuted, generated_labels)
+    assert fakes_seen == [2]

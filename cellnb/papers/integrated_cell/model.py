@@ -76,6 +76,7 @@ ADAM_BETAS = (0.5, 0.999)   # the papers name Adam only; both authors' codes use
 CLASS_CODES = ("prob", "logprob")
 ENCD_S_MODES = ("binary", "k_plus_1")
 DECD_MODES = ("k_plus_1", "binary")
+GENERATIONS = ("own", "random")
 DECD_HEADS = ("conv", "linear")
 INITS = ("dcgan", "torch")
 
@@ -115,6 +116,14 @@ class IntegratedCellConfig:
     encd_s_mode: str = "binary"                    # EncD^s: prior vs encoded (2D eq. 11), or K+1
                                                    # classes (3D eq. 11)
     decd_mode: str = "k_plus_1"                    # DecD^{r,s}: K+1 classes (eq. 14) or binary
+    decd_on_reconstructions: bool = False          # DecD also sees reconstructions as fakes
+                                                   # (3D paper's Algorithms 1-2); 2D: generated
+                                                   # images only
+    generation: str = "own"                        # the conditional stage's generated cells:
+                                                   # Dec(y_hat, z_hat^r, z~^s) of the batch's own
+                                                   # cells (2D, Algorithm 2) or "random":
+                                                   # permuted one-hot classes, z~^r and z~^s
+                                                   # (3D paper's code)
     init: str = "dcgan"
     output_offset: bool = False                    # start the output at the data's mean
                                                    # intensity (ours, for short runs; see
@@ -129,6 +138,7 @@ class IntegratedCellConfig:
         _check_choice("class_code", self.class_code, CLASS_CODES)
         _check_choice("encd_s_mode", self.encd_s_mode, ENCD_S_MODES)
         _check_choice("decd_mode", self.decd_mode, DECD_MODES)
+        _check_choice("generation", self.generation, GENERATIONS)
         _check_choice("decd_head", self.decd_head, DECD_HEADS)
         _check_choice("init", self.init, INITS)
         if self.dims not in (2, 3) or len(self.image_shape) != self.dims:
@@ -203,7 +213,8 @@ PAPER_3D = IntegratedCellConfig(
     head_batchnorm=False,              # Tables S1/S5: no BN on the heads
     decoder_output_batchnorm=False,    # Tables S2/S6: the last transposed conv has no BN
     conv_bias=True, decd_first_batchnorm=False,   # Table S4 (Table S8 lists BN there)
-    instance_noise=0.01, encd_s_mode="k_plus_1", lr_encd=1e-2)
+    instance_noise=0.01, encd_s_mode="k_plus_1", lr_encd=1e-2, decd_on_reconstructions=True,
+    generation="random")
 
 PRESETS = {
     # The 2D paper (Tables S1-S7; Section 3.3): 256x256, six levels 64..1024, |z| = 16, K = 10.

@@ -7,10 +7,11 @@ one iteration of the Algorithms, in their order:
 
 1. a forward pass of the autoencoder on the batch: z = Enc(x), x_hat = Dec(z), and, from one
    draw z~ of the prior, the generated images (Dec(z~^r) in stage 1; Dec(z_hat^r, y_hat, z~^s) in
-   stage 2, Algorithm 2's "Dec(Z_hat^r, Y_hat, Z~^s)");
+   stage 2, Algorithm 2's "Dec(Z_hat^r, Y_hat, Z~^s)", or with ``config.generation = "random"``
+   the 3D paper's code's Dec(permuted one-hot y, z~^r, z~^s), labelled with the permuted y);
 2. EncD's update: z~ against z (eq. 5 / eq. 11: binary, or K + 1 classes in the 3D mode);
 3. DecD's update: real images against generated ones (2D, Algorithms 1-2) or against
-   reconstructed and generated ones (3D, ``config.dims == 3``);
+   reconstructed and generated ones (3D, ``config.decd_on_reconstructions``);
 4. the encoder's and decoder's updates, with EncD's signal routed to the encoder only and DecD's
    to the decoder only (Section 2.3; :func:`model.routed_backward`): eqs. 15-18.
 
@@ -142,7 +143,7 @@ def reference_step(model: ReferenceModel, nets: dict, updates: _Updates, x: torc
         reconstruction = nets["decoder"](z)
         z_prior = sample_prior(len(x), c.latent_reference, generator=noise, device=device)
         generated = nets["decoder"](z_prior)
-        fakes = [reconstruction, generated] if c.dims == 3 else [generated]
+        fakes = [reconstruction, generated] if c.decd_on_reconstructions else [generated]
 
         encd = encd_loss(nets["encd"], z, z_prior)
         updates.discriminator("encd", encd)
@@ -221,8 +222,16 @@ def conditional_step(model: ConditionalModel, nets: dict, updates: _Updates, x: 
         class_code = model.class_code(class_log_probs)
         reconstruction = nets["decoder"](torch.cat([class_code, zr_hat, zs], 1))
         zs_prior = sample_prior(len(x), c.latent_structure, generator=noise, device=device)
-        generated = nets["decoder"](torch.cat([class_code, zr_hat, zs_prior], 1))
-        fakes = [reconstruction, generated] if c.dims == 3 else [generated]
+        if c.generation == "random":
+            generated_labels = labels[torch.randperm(len(labels), generator=noise,
+                                                     device=device)]
+            zr_prior = sample_prior(len(x), c.latent_reference, generator=noise, device=device)
+            generated = nets["decoder"](torch.cat(
+                [model.one_hot_code(generated_labels), zr_prior, zs_prior], 1))
+        else:
+            generated_labels = labels
+            generated = nets["decoder"](torch.cat([class_code, zr_hat, zs_prior], 1))
+        fakes = [reconstruction, generated] if c.decd_on_reconstructions else [generated]
 
         encd = encd_loss(nets["encd"], zs, zs_prior, labels)
         updates.discriminator("encd", encd)
@@ -233,7 +242,8 @@ def conditional_step(model: ConditionalModel, nets: dict, updates: _Updates, x: 
         classification = class_loss(class_log_probs, labels)
         regression = zr_regression_loss(zr_hat, zr)
         enc_adv = encoder_adversarial_loss(nets["encd"], zs)
-        dec_adv = decoder_adversarial_loss(nets["decd"], [reconstruction, generated], labels)
+        dec_adv = decoder_adversarial_loss(nets["decd"], [reconstruction, generated],
+                                           [labels, generated_labels])
     encoder = encoder_objective(rec, enc_adv, classification=classification,
                                 reference=regression, gamma_enc=c.gamma_enc)
     updates.autoencoder(nets, encoder, dec_adv, c.gamma_dec)
