@@ -25,19 +25,29 @@ of about 3 % (the analogue of Myosin IIB's 157 of 21,967 cells).
 
 Built from the atlas simulator's pieces: shapes and distance maps from ``geometry``, the
 membrane, DNA and envelope densities from ``patterns``, points, spots and curves from
-``drawing``, and the microscope from ``imaging``.
+``drawing``, and the microscope from ``imaging``; volumes add ``volumes`` (heights, 3D masks
+and distances, 3D spots and lines, the 3D PSF).
 
 Determinism: classes and mitosis flags are dealt from one stream of ``seed`` (exact quotas, so
 the frequencies hold to rounding); everything else about cell ``i`` comes from streams of
 ``(seed, i)``, so the data do not depend on batching or the number of worker processes.
 
-Towards 3D: ``size`` is (H, W) now; (Z, Y, X) is reserved for the 3D chapter. Every cell
-already draws a cell and nuclear height (``ToyCell.cell_height``, ``nucleus_height``) from its
-stream, so adding volumes will not change a 2D pixel. A volume renderer extrudes the same
-outline through z with a dome profile (the outline scaled by sqrt(1 - (z / height)^2)) and the
-nucleus as an ellipsoid; the structure rules are written in distances to the nuclear and cell
-boundaries and in points sampled inside masks, all of which carry over to volumes; and the 2D
-images are then the maximum projection along z, as in the 2D paper.
+Volumes (the 3D chapter): ``size=(Z, Y, X)`` renders each cell as a volume, images
+(N, 3, Z, Y, X) and masks (N, 2, Z, Y, X). The in-plane rendering of a 3D config is the 2D
+rendering at (Y, X): ``scale`` comes from min(Y, X) and the same streams are drawn in the same
+order, so for one seed the volume set and the 2D set of size (Y, X) have the same classes,
+mitosis flags, shape parameters, microscopes and 2D masks (every 2D metadata column is equal;
+the volume set adds heights and volumes in voxels). The geometry (``volumes``): cells sit on the
+coverslip at z = 0, z increasing upwards; the body is a dome over the 2D outline, tallest over
+the nucleus, its height ``ToyCell.cell_height`` mapped to 0.5-0.8 of Z (mitotic cells the
+tallest); the nucleus is the ellipsoid on the 2D nuclear ellipse with height
+``nucleus_height``, inside the cell. The maximum projections of the 3D masks along z are the 2D
+masks exactly. Each class has a 3D rule (``StructureClass.volume_rule``) that keeps its 2D
+dependence on the reference, its randomness and its mitosis change, written in 3D distances to
+the nuclear surface, points sampled in 3D masks and lines with an elevation; in-plane textures
+are the 2D ones, constant through z. The microscope is the 2D one with a 3D PSF (axial std twice
+the lateral). A volume's channels are drawn and imaged in 3D, so their maximum projections
+resemble the 2D set's images but are not its pixels. Adding volumes changed no 2D pixel.
 """
 from __future__ import annotations
 
@@ -55,10 +65,23 @@ from scipy import ndimage
 from ..data.alignment import scale_to_unit_range, subtract_mode_background
 from ..data.imageset import ImageSet
 from ..progress import progress as progress_bar
-from .drawing import random_curves, sample_points_in, splat
+from .drawing import random_curves, sample_points_in, smooth_noise, splat
 from .geometry import Cell, CellLayers, FieldMaps, Shape, Tessellation, tessellate
 from .imaging import Acquisition, acquire, sample_acquisition
 from .patterns import render_pattern
+from .volumes import (
+    MIN_DEPTH,
+    MIN_SIDE,
+    VolumeGeometry,
+    acquire_volume,
+    build_volume,
+    height_in_voxels,
+    lift,
+    line_peak_volume,
+    random_curves_volume,
+    sample_points_in_volume,
+    spots_volume,
+)
 
 GENERATOR_VERSION = "1"   # bump whenever the same config would give other pixels
 INTEGRATED_CHANNELS = ("membrane", "structure", "dna")
@@ -77,7 +100,9 @@ class ToyCell:
     whose radius is modulated by harmonics of orders 2, 3, 4 (``harmonics``: amplitude, phase);
     the nucleus is an ellipse tilted by ``nucleus_angle`` centred on the image centre, and the
     cell's centre lies ``-nucleus_offset`` pixels to its right (``nucleus_offset <= 0``: the
-    canonical sign after flipping by skew). Heights are for the 3D rendering (unused in 2D).
+    canonical sign after flipping by skew). Heights are for the 3D rendering (unused in 2D),
+    in in-plane pixels like the rest; a volume maps them to voxels
+    (:func:`cellnb.sim.volumes.height_in_voxels`).
     """
 
     index: int
@@ -191,11 +216,13 @@ def _layers(tessellation, geometry: Cell, scale: float, texture_seed: int) -> Ce
 # --- the structure classes --------------------------------------------------------------------
 
 Renderer = Callable[[CellLayers, ToyCell, np.random.Generator], np.ndarray]
+VolumeRenderer = Callable[[CellLayers, VolumeGeometry, ToyCell, np.random.Generator], np.ndarray]
 
 
 @dataclass(frozen=True)
 class StructureClass:
-    """One designed structure: its rule given the reference, its randomness and its analogue."""
+    """One designed structure: its rule given the reference, its randomness and its analogue;
+    ``render`` draws it in 2D, ``render_volume`` in 3D following ``volume_rule``."""
 
     name: str
     rule: str
@@ -203,6 +230,8 @@ class StructureClass:
     mitosis: str
     analogue: str
     render: Renderer
+    volume_rule: str = ""
+    render_volume: VolumeRenderer | None = None
 
 
 def _peak_one(density: np.ndarray) -> np.ndarray:
@@ -360,21 +389,201 @@ def _perinuclear_cap(layers, cell, rng):
     return _peak_one(_fibre_image(points, layers.shape, 0.5 * s) * layers.cell)
 
 
+# --- the structure classes in 3D ----------------------------------------------------------------
+#
+# Each 3D renderer keeps its 2D rule, randomness and mitosis change, written in the volume's
+# terms: distances to the nuclear ellipsoid's surface, points sampled inside 3D masks, lines
+# with an elevation. In-plane textures (pores, patches, grain) are the 2D ones, constant
+# through z. Sizes are in in-plane pixels; a round spot of std sigma is sigma / z_step slices
+# deep.
+
+def _shell_width(layers: CellLayers, volume: VolumeGeometry, width: float) -> float:
+    """A shell's std in pixels: ``width`` (scaled), but at least half a voxel, so that a coarse
+    z step still samples the shell's top and bottom."""
+    return max(width * layers.scale, 0.5 * max(volume.z_step, 1.0))
+
+
+def _envelope_volume(layers, volume, cell, rng):
+    """The nuclear ellipsoid's surface (std 0.9 px) with pores, over a dim nucleoplasm; in
+    mitosis gated into patches by 3D noise, plus 6-12 pieces scattered near the surface."""
+    s = layers.scale
+    w = _shell_width(layers, volume, 0.9)
+    pores = np.clip(1 + 0.1 * layers.bandpass_noise(1.5 * s), 0, None)
+    shell = np.exp(-0.5 * (volume.nuclear_distance / np.float32(w)) ** 2) * lift(pores)
+    shell = _peak_one((shell + 0.04 * volume.nucleus) * volume.cell)
+    if not cell.mitotic:
+        return shell
+    gate = np.clip(3 * (smooth_noise(volume.shape, 2.5 * s, rng) - 0.2), 0, 1)
+    distance = volume.nuclear_distance
+    near = (distance < 1) & (distance > -5 * s) & volume.cell
+    pieces = sample_points_in_volume(near, int(rng.integers(6, 13)), rng)
+    return _peak_one(shell * gate + _peak_one(spots_volume(pieces, volume.shape, 0.8 * s,
+                                                           volume.z_step)))
+
+
+def _nucleolus_volume(layers, volume, cell, rng):
+    """1-3 round blobs at random places inside the nuclear ellipsoid (at least their size plus
+    1 px from its surface) over a dim nucleoplasm; in mitosis 4-8 small pieces within 3 px of
+    the condensed nucleus or inside it."""
+    s = layers.scale
+    if cell.mitotic:
+        around = (volume.nuclear_distance > -3 * s) & volume.cell
+        points = sample_points_in_volume(around, int(rng.integers(4, 9)), rng)
+        return _peak_one(spots_volume(points, volume.shape, 0.8 * s, volume.z_step,
+                                      rng.uniform(0.5, 1.0, len(points))))
+    size = rng.uniform(1.5, 2.2) * s
+    interior = volume.nuclear_distance > size + s
+    points = sample_points_in_volume(interior if interior.any() else volume.nucleus,
+                                     int(rng.integers(1, 4)), rng)
+    blobs = _peak_one(spots_volume(points, volume.shape, size, volume.z_step,
+                                   rng.uniform(0.7, 1.0, len(points))))
+    return blobs + 0.08 * volume.nucleus
+
+
+def _cytoplasm_volume(layers, volume, cell, rng):
+    """The cell volume minus the nucleus, decaying with the 3D distance from the nuclear
+    surface (length 7 px), with a faint texture."""
+    s = layers.scale
+    decay = np.exp(np.minimum(volume.nuclear_distance, 0) / np.float32(7 * s))
+    texture = lift(1 + 0.05 * layers.smooth_noise(3 * s))
+    return _peak_one(volume.cytoplasm * decay * texture)
+
+
+def _puncta_volume(layers, volume, cell, rng):
+    """10-30 small dots uniform in the cytoplasm volume; in mitosis 2-4 clumps of 3-5
+    fragments each, anywhere in the cell volume."""
+    s, step = layers.scale, volume.z_step
+    if cell.mitotic:
+        centres = sample_points_in_volume(volume.cell, int(rng.integers(2, 5)), rng)
+        sizes = rng.integers(3, 6, len(centres))
+        scatter = rng.normal(0, 0.8 * s, (int(sizes.sum()), 3)) / np.array([step, 1, 1])
+        points = np.repeat(centres, sizes, axis=0) + scatter.astype(np.float32)
+        return _peak_one(spots_volume(points, volume.shape, 0.5 * s, step))
+    points = sample_points_in_volume(volume.cytoplasm, int(rng.integers(10, 31)), rng)
+    return _peak_one(spots_volume(points, volume.shape, 0.7 * s, step,
+                                  rng.lognormal(0, 0.3, len(points))))
+
+
+def _junction_volume(layers, volume, cell, rng):
+    """8-16 dots on the cell's lateral boundary (the columns within 2 px of the outline, at a
+    uniform height up to the dome there), concentrated towards the poles, over a dim band on
+    that lateral wall."""
+    s = layers.scale
+    band = layers.cell & (layers.membrane_distance <= 2 * s)
+    bias = _pole_bias(layers)
+    points = sample_points_in(band, int(rng.integers(8, 17)), rng, bias)
+    rows = np.clip(points[:, 0].astype(np.intp), 0, layers.shape[0] - 1)
+    cols = np.clip(points[:, 1].astype(np.intp), 0, layers.shape[1] - 1)
+    heights = rng.uniform(0, 1, len(points)).astype(np.float32) * volume.top[rows, cols]
+    points = np.concatenate([np.maximum(heights - 0.5, 0)[:, None], points], 1)
+    dots = _peak_one(spots_volume(points, volume.shape, 0.8 * s, volume.z_step))
+    edge = np.exp(-0.5 * ((layers.membrane_distance - 1) / (0.8 * s)) ** 2) * layers.cell
+    return _peak_one(dots + 0.15 * volume.cell * lift(edge * bias / bias.max()))
+
+
+def _fibre_volume(points: np.ndarray, volume: VolumeGeometry, sigma: float) -> np.ndarray:
+    """``_fibre_image`` in 3D: lines as round spots, saturating at one line's brightness."""
+    spots = spots_volume(points, volume.shape, sigma, volume.z_step)
+    return -np.expm1(-spots / np.float32(line_peak_volume(sigma, volume.z_step)))
+
+
+def _radial_lines_volume(anchor, azimuths, elevations, lengths, skip, volume, rng,
+                         persistence: float = 0.03):
+    """3D lines leaving ``anchor`` (z, y, x) from ``skip`` pixels out."""
+    step = volume.z_step
+    offsets = skip * np.stack([np.sin(elevations) / step, np.cos(elevations) * np.sin(azimuths),
+                               np.cos(elevations) * np.cos(azimuths)], 1)
+    return random_curves_volume(anchor[None] + offsets, lengths, rng, azimuths=azimuths,
+                                elevations=elevations, step=step, persistence=persistence)
+
+
+def _fibres_volume(layers, volume, cell, rng):
+    """8-14 straight fibres radiating in 3D (elevations of std 0.3 rad about the plane) from a
+    centre beside the nucleus, on the cell-body side, at the nucleus's mid-height, cut by the
+    cell's volume; in mitosis a 3D spindle between two poles either side of the nucleus."""
+    s, step = layers.scale, volume.z_step
+    centre = volume.nucleus_centre
+    if cell.mitotic:
+        return _spindle_volume(layers, volume, cell, centre, rng)
+    jitter = rng.normal(0, 0.8 * s, 3) / np.array([step, 1, 1])
+    anchor = centre + np.array([jitter[0], jitter[1], cell.nucleus_major + 1.5 * s + jitter[2]],
+                               np.float32)
+    n = int(rng.integers(8, 15))
+    azimuths, elevations = rng.uniform(0, 2 * np.pi, n), rng.normal(0, 0.3, n)
+    points = _radial_lines_volume(anchor, azimuths, elevations, 2 * cell.cell_major, 1.0 * s,
+                                  volume, rng)
+    lines = _fibre_volume(points, volume, 0.5 * s)
+    hub = spots_volume(anchor[None], volume.shape, 0.9 * s, step)
+    return _peak_one((lines + 0.6 * hub / hub.max()) * volume.cell)
+
+
+def _spindle_volume(layers, volume, cell, centre, rng):
+    s = layers.scale
+    half = cell.nucleus_major + 1.0 * s
+    lines = np.zeros(volume.shape, np.float32)
+    for side in (-1, 1):
+        pole = centre + np.array([0.0, rng.normal(0, 0.3 * s), side * half], np.float32)
+        towards = np.pi * (side > 0)
+        inward, inward_up = towards + rng.normal(0, 0.3, 12), rng.normal(0, 0.3, 12)
+        astral, astral_up = towards + np.pi + rng.normal(0, 0.6, 4), rng.normal(0, 0.6, 4)
+        lines += _fibre_volume(_radial_lines_volume(pole, inward, inward_up, 2 * half, 0.5 * s,
+                                                    volume, rng), volume, 0.5 * s)
+        lines += _fibre_volume(_radial_lines_volume(pole, astral, astral_up, 3 * s, 0.5 * s,
+                                                    volume, rng), volume, 0.5 * s)
+    return _peak_one(lines * volume.cell)
+
+
+def _perinuclear_cap_volume(layers, volume, cell, rng):
+    """The 2D cap's 3-6 parallel fibres draped over the top of the nucleus: a fibre runs on the
+    top of the nuclear ellipsoid grown by a gap (0.3 of the cell's height above the nucleus) in
+    every direction, and past it at the nucleus's mid-height."""
+    s = layers.scale
+    centre = _nucleus_centre(layers)
+    n = int(rng.integers(3, 7))
+    offsets = rng.uniform(-0.8, 0.8, n) * cell.nucleus_minor
+    reach = cell.nucleus_major + 3 * s
+    starts = np.stack([centre[0] + offsets, np.full(n, centre[1] - reach)], 1)
+    directions = rng.normal(0, 0.06, n)
+    plane = random_curves(starts.astype(np.float32), np.full(n, 2 * reach), rng,
+                          persistence=0.01, directions=directions)
+    # The nucleus grown by the gap in every direction: the fibres lie on its top surface.
+    gap = 0.3 * (volume.cell_height - volume.nucleus_height)             # voxels
+    nucleus = volume.nucleus_shape
+    grown = Shape(nucleus.center, nucleus.major + gap * volume.z_step,
+                  nucleus.minor + gap * volume.z_step, nucleus.angle)
+    rho = grown.normalised_radius(plane[:, 0], plane[:, 1])
+    rise = 0.5 * volume.nucleus_height + gap
+    heights = volume.nucleus_z + rise * np.sqrt(np.clip(1 - rho * rho, 0, 1))
+    points = np.concatenate([(heights - 0.5)[:, None].astype(np.float32), plane], 1)
+    return _peak_one(_fibre_volume(points, volume, 0.5 * s) * volume.cell)
+
+
 STRUCTURES: dict[str, StructureClass] = {c.name: c for c in [
     StructureClass("envelope", "a ring on the nuclear boundary", "almost none",
-                   "fragmented into arcs and scattered pieces", "lamin B1", _envelope),
+                   "fragmented into arcs and scattered pieces", "lamin B1", _envelope,
+                   "the nuclear ellipsoid's surface", _envelope_volume),
     StructureClass("nucleolus", "1-3 blobs inside the nucleus", "positions",
-                   "dispersed into 4-8 small pieces", "fibrillarin", _nucleolus),
+                   "dispersed into 4-8 small pieces", "fibrillarin", _nucleolus,
+                   "1-3 blobs inside the nuclear ellipsoid", _nucleolus_volume),
     StructureClass("cytoplasm", "cytoplasm fill decaying away from the nucleus", "almost none",
-                   "unchanged", "Sec61b (ER)", _cytoplasm),
+                   "unchanged", "Sec61b (ER)", _cytoplasm,
+                   "the cell volume minus the nucleus, decaying away from the nuclear surface",
+                   _cytoplasm_volume),
     StructureClass("puncta", "10-30 dots anywhere in the cytoplasm", "high",
-                   "clumped into 2-4 clusters of fragments", "Tom20", _puncta),
+                   "clumped into 2-4 clusters of fragments", "Tom20", _puncta,
+                   "10-30 dots uniform in the cytoplasm volume", _puncta_volume),
     StructureClass("junction", "dots on the cell boundary, biased to the poles", "medium",
-                   "unchanged", "ZO1 / desmoplakin", _junction),
+                   "unchanged", "ZO1 / desmoplakin", _junction,
+                   "dots on the cell's lateral wall at random heights, biased to the poles",
+                   _junction_volume),
     StructureClass("fibres", "straight fibres radiating from a point beside the nucleus",
-                   "medium", "a stereotyped spindle (less variable)", "alpha-tubulin", _fibres),
+                   "medium", "a stereotyped spindle (less variable)", "alpha-tubulin", _fibres,
+                   "3D fibres radiating from a point beside the nucleus at its mid-height",
+                   _fibres_volume),
     StructureClass("perinuclear_cap", "parallel fibres along the long axis over the nucleus",
-                   "medium", "unchanged", "Myosin IIB (the rare class)", _perinuclear_cap),
+                   "medium", "unchanged", "Myosin IIB (the rare class)", _perinuclear_cap,
+                   "parallel fibres draped over the top of the nucleus",
+                   _perinuclear_cap_volume),
 ]}
 STRUCTURE_CLASSES = tuple(STRUCTURES)
 RARE_STRUCTURE = "perinuclear_cap"
@@ -383,12 +592,15 @@ CLASS_FREQUENCIES = (0.22, 0.08, 0.14, 0.22, 0.14, 0.17, 0.03)
 
 
 def structure_table(config: IntegratedCellConfig | None = None) -> pd.DataFrame:
-    """The designed classes as a table: rule, randomness, mitosis change, analogue, frequency."""
+    """The designed classes as a table: rule, randomness, mitosis change, analogue, frequency;
+    for a volume config also each class's ``volume_rule`` (its rule in 3D)."""
     config = config or IntegratedCellConfig()
     frequency = dict(zip(config.classes, config.frequencies))
+    volume = config.depth is not None
     return pd.DataFrame([dict(structure=c.name, rule=c.rule, randomness=c.randomness,
                               mitosis=c.mitosis, analogue=c.analogue,
                               frequency=frequency.get(c.name, 0.0))
+                         | (dict(volume_rule=c.volume_rule) if volume else {})
                          for c in STRUCTURES.values() if c.name in frequency])
 
 
@@ -400,7 +612,7 @@ class IntegratedCellConfig:
 
     seed: int = 0
     n_cells: int = 2000
-    size: int | tuple[int, ...] = 64          # side, or (H, W); (Z, Y, X) reserved for 3D
+    size: int | tuple[int, ...] = 64          # side, (H, W), or (Z, Y, X) for volumes
     classes: tuple[str, ...] = STRUCTURE_CLASSES
     frequencies: tuple[float, ...] = CLASS_FREQUENCIES
     mitosis_fraction: float = 0.1
@@ -416,8 +628,19 @@ class IntegratedCellConfig:
         return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
 
     @property
+    def plane(self) -> tuple[int, int]:
+        """The in-plane size (H, W) or (Y, X): a volume's cells are the 2D cells of this size."""
+        return self.shape[-2:]
+
+    @property
+    def depth(self) -> int | None:
+        """The number of z slices Z of a volume config; None in 2D."""
+        return self.shape[0] if len(self.shape) == 3 else None
+
+    @property
     def scale(self) -> float:
-        return min(self.shape) / REFERENCE_SIZE
+        """In-plane pixels per reference pixel (of a 64-pixel image), from the in-plane size."""
+        return min(self.plane) / REFERENCE_SIZE
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -429,10 +652,12 @@ class IntegratedCellConfig:
 
     def validate(self) -> None:
         if len(self.shape) == 3:
-            raise NotImplementedError("volumes (Z, Y, X) are for the 3D chapter; see the module "
-                                      "docstring for how they will be rendered")
-        if len(self.shape) != 2 or min(self.shape) < 24:
-            raise ValueError(f"size must be a side or (H, W) of at least 24, got {self.size}")
+            if self.shape[0] < MIN_DEPTH or min(self.plane) < MIN_SIDE:
+                raise ValueError(f"a volume size (Z, Y, X) needs Z >= {MIN_DEPTH} and Y, X >= "
+                                 f"{MIN_SIDE}, got {self.size}")
+        elif len(self.shape) != 2 or min(self.shape) < MIN_SIDE:
+            raise ValueError(f"size must be a side, (H, W) of at least {MIN_SIDE}, or "
+                             f"(Z, Y, X), got {self.size}")
         unknown = [c for c in self.classes if c not in STRUCTURES]
         if unknown:
             raise KeyError(f"unknown structure classes {unknown}; known: {STRUCTURE_CLASSES}")
@@ -514,7 +739,8 @@ def normalise_channel(image: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Reference:
-    """A cell's fixed part: geometry, layers, microscope and imaged reference channels."""
+    """A cell's fixed part: geometry, layers, microscope and imaged reference channels (and,
+    for a volume config, its volume)."""
 
     cell: ToyCell
     tessellation: Tessellation
@@ -522,14 +748,17 @@ class _Reference:
     acquisition: Acquisition
     membrane: np.ndarray
     dna: np.ndarray
+    volume: VolumeGeometry | None = None
 
 
 def _reference(config: IntegratedCellConfig, index: int, labels=None) -> _Reference:
     """Cell ``index`` with its membrane and DNA imaged: everything a structure draw keeps."""
     cell, rng = _draw_cell(config, index, labels)
     acquisition = sample_acquisition(rng, scale=config.scale, strength=config.nuisance)
-    tessellation, geometry = _tessellation(cell, config.shape)
+    tessellation, geometry = _tessellation(cell, config.plane)
     layers = _layers(tessellation, geometry, config.scale, int(rng.integers(2**63)))
+    if config.depth is not None:
+        return _volume_reference(config, index, cell, tessellation, layers, acquisition)
     membrane = render_pattern("plasma_membrane", layers,
                               dict(width=0.9, patchiness=0.3, interior=0.15), rng)
     # Condensed mitotic chromatin: stronger, finer texture.
@@ -543,11 +772,44 @@ def _reference(config: IntegratedCellConfig, index: int, labels=None) -> _Refere
                       normalise_channel(imaged[1]))
 
 
+def _volume_reference(config: IntegratedCellConfig, index: int, cell: ToyCell,
+                      tessellation: Tessellation, layers: CellLayers,
+                      acquisition: Acquisition) -> _Reference:
+    """The volume of a cell and its membrane and DNA imaged in 3D.
+
+    The membrane is a shell on the cell's whole surface (the basal side on the coverslip
+    included) with the 2D patches, over a dim cytoplasm; the DNA fills the nuclear ellipsoid
+    with the 2D chromatin texture (finer and stronger in mitosis).
+    """
+    depth = config.depth
+    reference = cell.cell_height / config.scale           # the height in reference pixels
+    cell_height = height_in_voxels(reference, depth)
+    volume = build_volume(layers, depth, cell_height,
+                          cell_height * cell.nucleus_height / cell.cell_height)
+    s = layers.scale
+    w = _shell_width(layers, volume, 0.9)
+    patches = np.clip(1 + 0.3 * layers.smooth_noise(3 * s), 0, None)
+    shell = np.exp(-0.5 * ((volume.membrane_distance - 1) / np.float32(w)) ** 2)
+    membrane = _peak_one(shell * volume.cell * lift(patches) + 0.15 * volume.cytoplasm)
+    texture, grain = (0.5, 1.0) if cell.mitotic else (0.25, 1.5)
+    chromatin = np.clip(1 + texture * layers.smooth_noise(grain * s), 0, None)
+    dna = _peak_one(volume.nucleus * lift(chromatin))
+    noise = _stream(config, _CELLS, index, _REFERENCE_NOISE)
+    imaged = acquire_volume(np.stack([membrane, dna]), acquisition, noise, PEAK_BRIGHTNESS,
+                            step=volume.z_step)
+    return _Reference(cell, tessellation, layers, acquisition, normalise_channel(imaged[0]),
+                      normalise_channel(imaged[1]), volume)
+
+
 def _structure_density(reference: _Reference, structure: str,
                        rng: np.random.Generator) -> np.ndarray:
     """One draw of ``structure`` in the reference's cell, with textures of its own."""
     layers = _layers(reference.tessellation, reference.layers.geometry, reference.layers.scale,
                      int(rng.integers(2**63)))
+    if reference.volume is not None:
+        volume = reference.volume
+        return (STRUCTURES[structure].render_volume(layers, volume, reference.cell, rng)
+                * volume.cell)
     return STRUCTURES[structure].render(layers, reference.cell, rng) * layers.cell
 
 
@@ -556,8 +818,12 @@ def _structure_image(reference: _Reference, structure: str, rng: np.random.Gener
     density = _structure_density(reference, structure, rng)
     if not imaging:
         return _peak_one(density)
-    imaged = acquire(density, reference.acquisition, rng,
-                     PEAK_BRIGHTNESS * reference.cell.expression)
+    brightness = PEAK_BRIGHTNESS * reference.cell.expression
+    if reference.volume is not None:
+        imaged = acquire_volume(density, reference.acquisition, rng, brightness,
+                                step=reference.volume.z_step)
+    else:
+        imaged = acquire(density, reference.acquisition, rng, brightness)
     return normalise_channel(imaged)
 
 
@@ -567,11 +833,19 @@ def _render_cell(config: IntegratedCellConfig, index: int, labels):
     structure = _structure_image(reference, cell.structure,
                                  _stream(config, _CELLS, index, _STRUCTURE))
     image = np.stack([reference.membrane, structure, reference.dna])
-    masks = np.stack([reference.layers.cell, reference.layers.nucleus]).astype(np.uint8)
+    layers, volume = reference.layers, reference.volume
     row = cell.parameters() | dict(
-        structure_id=config.class_index(cell.structure), cell_area=int(masks[0].sum()),
-        nucleus_area=int(masks[1].sum()), psf_sigma=reference.acquisition.psf_sigma,
+        structure_id=config.class_index(cell.structure), cell_area=int(layers.cell.sum()),
+        nucleus_area=int(layers.nucleus.sum()), psf_sigma=reference.acquisition.psf_sigma,
         photons=reference.acquisition.photons)
+    if volume is None:
+        masks = np.stack([layers.cell, layers.nucleus]).astype(np.uint8)
+    else:
+        masks = np.stack([volume.cell, volume.nucleus]).astype(np.uint8)
+        row |= dict(cell_height_voxels=volume.cell_height,
+                    nucleus_height_voxels=volume.nucleus_height, nucleus_z=volume.nucleus_z,
+                    z_step=volume.z_step, cell_volume=int(volume.cell.sum()),
+                    nucleus_volume=int(volume.nucleus.sum()))
     return image, masks, row
 
 
@@ -581,12 +855,18 @@ def _render_chunk(indices, config: IntegratedCellConfig, labels):
 
 def generate_integrated_cells(config: IntegratedCellConfig | None = None, *,
                               progress: bool = True, workers: int = 1) -> ImageSet:
-    """Toy integrated cells: images (N, 3, H, W) in [0, 1], channels membrane, structure, DNA.
+    """Toy integrated cells: images (N, 3, H, W) in [0, 1], channels membrane, structure, DNA;
+    for a volume config (``size=(Z, Y, X)``) images (N, 3, Z, Y, X).
 
     Masks ``cell`` and ``nucleus`` come from the generator's geometry; metadata has one row per
     cell with its class (``structure``, ``structure_id``), ``mitotic`` flag and shape parameters
-    (``ToyCell.parameters``); the table ``structures`` describes the classes. ``workers``
-    processes share the cells, which does not change any pixel.
+    (``ToyCell.parameters``), in volumes also ``cell_height_voxels``,
+    ``nucleus_height_voxels``, ``nucleus_z`` (the nuclear centre's height), ``z_step`` (in-plane
+    pixels per z step), ``cell_volume`` and ``nucleus_volume`` (voxels); ``cell_area`` and
+    ``nucleus_area`` are always the 2D (projected) areas. The table ``structures`` describes the
+    classes (in volumes with their ``volume_rule``). ``workers`` processes share the cells,
+    which does not change any pixel. The arrays are filled in place: a volume set needs
+    N x (3 x 4 + 2) bytes per voxel, e.g. 66 GB for 6,000 cells of (64, 96, 128).
     """
     config = config or IntegratedCellConfig()
     config.validate()
@@ -596,14 +876,18 @@ def generate_integrated_cells(config: IntegratedCellConfig | None = None, *,
     render = partial(_render_chunk, config=config, labels=labels)
     bar = progress_bar(total=config.n_cells, desc="simulating integrated cells", unit="cells",
                        disable=not progress)
-    results = []
+    # Filled in place as chunks arrive: a large volume set is held once, not twice.
+    images = np.empty((config.n_cells, len(INTEGRATED_CHANNELS)) + config.shape, np.float32)
+    masks = np.empty((config.n_cells, len(INTEGRATED_MASKS)) + config.shape, np.uint8)
+    rows = []
     with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
         for part in (pool.map(render, chunks) if pool else map(render, chunks)):
-            results.extend(part)
+            for image, mask, row in part:
+                images[len(rows)], masks[len(rows)] = image, mask
+                rows.append(row)
             bar.update(len(part))
     bar.close()
-    return ImageSet(np.stack([r[0] for r in results]), INTEGRATED_CHANNELS,
-                    pd.DataFrame([r[2] for r in results]), np.stack([r[1] for r in results]),
+    return ImageSet(images, INTEGRATED_CHANNELS, pd.DataFrame(rows), masks,
                     INTEGRATED_MASKS, tables={"structures": structure_table(config)},
                     attrs=dict(generator="cellnb.sim.integrated",
                                generator_version=GENERATOR_VERSION, kind="integrated_cells",
@@ -613,7 +897,8 @@ def generate_integrated_cells(config: IntegratedCellConfig | None = None, *,
 def resample_structure(config: IntegratedCellConfig, cell: int, k: int | str, n: int, *,
                        seed: int = 0, imaging: bool = True,
                        with_reference: bool = False) -> np.ndarray:
-    """``n`` fresh draws of class ``k``'s structure channel in cell ``cell``: (n, H, W).
+    """``n`` fresh draws of class ``k``'s structure channel in cell ``cell``: (n, H, W), or
+    (n, Z, Y, X) for a volume config.
 
     The cell's geometry, reference channels and microscope are those of the generated set; only
     the structure's randomness (and, with ``imaging``, the camera noise) is new in each draw,
@@ -621,7 +906,8 @@ def resample_structure(config: IntegratedCellConfig, cell: int, k: int | str, n:
     conditional mean E[x^s | r, y = k] (the target of Algorithm 3, integration); their spread is
     the ground-truth variability (Algorithm 4's -log det(corr) / n on true resamples).
     ``imaging=False`` gives the noise-free densities (peak 1) instead of microscope images.
-    ``with_reference`` returns whole images (n, 3, H, W) with the fixed membrane and DNA.
+    ``with_reference`` returns whole images (n, 3, H, W) or (n, 3, Z, Y, X) with the fixed
+    membrane and DNA.
     """
     config.validate()
     k = config.class_index(k)
