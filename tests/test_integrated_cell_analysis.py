@@ -217,3 +217,58 @@ def test_invariance_check_is_one_when_the_reference_ignores_the_class():
     assert result["median_min_r"] == pytest.approx(1.0) and result["worst_r"] == pytest.approx(1)
     cells[0, 1, 0] = rng.uniform(0, 1, (8, 8))              # one class redraws the membrane
     assert analysis.invariance_check(cells)["worst_r"] < 0.8
+
+
+# --- the 3D paper's criteria on the same briefly trained model ----------------------------------
+
+def test_inception_check_reports_every_source_beside_its_bound(trained):
+    _, data, run = trained
+    held = analysis.held_out(run.reference, run.conditional, data)
+    table = analysis.inception_check(run.conditional, data, held, n_train=32)
+    assert list(table.columns) == ["data train", "data test", "enc-dec test", "generated",
+                                   "bound"]
+    assert "all classes" in table.index
+    # exp(mutual information): between 1 (KL >= 0) and the number of classes.
+    scores = table.drop(columns="bound").to_numpy()
+    assert (scores[np.isfinite(scores)] >= 1 - 1e-5).all()
+    assert (table.loc["all classes"].drop("bound") <= data.n_classes + 1e-6).all()
+    counts = np.bincount(data.labels[data.parts["train"]].numpy())
+    frequency = counts / counts.sum()
+    assert table.loc["all classes", "bound"] == pytest.approx(
+        np.exp(-(frequency[frequency > 0] * np.log(frequency[frequency > 0])).sum()))
+
+
+def test_generated_cells_are_seeded_and_of_the_model_shape(trained):
+    _, data, run = trained
+    labels = np.array([0, 1, 2, 0])
+    a = analysis.generated_cells(run.conditional, labels, seed=1)
+    assert a.shape == (4, 3, SIZE, SIZE)
+    assert torch.equal(a, analysis.generated_cells(run.conditional, labels, seed=1))
+    assert not torch.equal(a, analysis.generated_cells(run.conditional, labels, seed=2))
+
+
+def test_correlation_check_is_zero_for_identical_sets_and_one_for_disjoint_ones():
+    rng = np.random.default_rng(5)
+    n = 12
+    labels = np.arange(n) % 2
+    base = rng.uniform(0, 1, (1, 3, 8, 8))
+    images = base + 0.05 * rng.standard_normal((n, 3, 8, 8))     # near-duplicates: r near 1
+    held = crafted_held_out(images, labels, reconstruction=torch.as_tensor(images,
+                                                                           dtype=torch.float32))
+    noise = torch.as_tensor(rng.uniform(0, 1, (n, 3, 8, 8)), dtype=torch.float32)  # r near 0
+    table = analysis.correlation_check(held, noise, ["a", "b"])
+    assert list(table.columns) == ["generated", "enc-dec test"]
+    assert (table["enc-dec test"] == 0).all() and (table["generated"] == 1).all()
+
+
+def test_leakage_check_reads_a_class_written_into_z_s():
+    n = 40
+    labels = np.arange(n) % 2
+    images = np.zeros((n, 3, 4, 4))
+    held = crafted_held_out(images, labels)
+    rng = np.random.default_rng(6)
+    held.output.zs = torch.as_tensor(rng.standard_normal((n, 4)) + 3 * labels[:, None],
+                                     dtype=torch.float32)
+    assert analysis.leakage_check(held)["accuracy"] > 0.9
+    held.output.zs = torch.as_tensor(rng.standard_normal((n, 4)), dtype=torch.float32)
+    assert analysis.leakage_check(held)["excess"] < 0.25

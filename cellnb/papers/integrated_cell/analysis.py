@@ -27,6 +27,7 @@ from .model import (
     ConditionalModel,
     ConditionalOutput,
     ReferenceModel,
+    generate,
     integrate,
     reference_latents,
     reference_of,
@@ -320,3 +321,75 @@ def integrate_held_out(conditional: ConditionalModel, held: HeldOut, *,
     device = next(conditional.parameters()).device
     return torch.cat([integrate(conditional, zr.to(device)).cpu()
                       for zr in held.zr.split(batch_size)]).numpy()
+
+
+# --- G1, G2, L1: the generated distribution and the structure code (3D paper) -------------------
+
+@torch.no_grad()
+def class_probabilities(conditional: ConditionalModel, images: torch.Tensor, *,
+                        batch_size: int = 128) -> np.ndarray:
+    """p(y | x) from the conditional encoder's class head, the classifier of 3D Table S10."""
+    conditional.eval()
+    device = next(conditional.parameters()).device
+    return torch.cat([conditional(chunk.to(device)).class_log_probs.exp().float().cpu()
+                      for chunk in images.split(batch_size)]).numpy()
+
+
+@torch.no_grad()
+def generated_cells(conditional: ConditionalModel, labels, *, seed: int = 0,
+                    batch_size: int = 128) -> torch.Tensor:
+    """Cells decoded from the prior, z~^r and z~^s, for the given classes (3D Table S10's
+    "generated" column; Fig. S6's generated distribution)."""
+    conditional.eval()
+    device = next(conditional.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return torch.cat([generate(conditional, chunk.to(device), generator=generator).float().cpu()
+                      for chunk in labels.split(batch_size)])
+
+
+def inception_check(conditional: ConditionalModel, data, held: HeldOut, *, seed: int = 0,
+                    n_train: int = 1024) -> pd.DataFrame:
+    """Inception scores with the model's own classifier (criterion G1; 3D Table S10).
+
+    Columns: ``data train`` (up to ``n_train`` training cells), ``data test``, ``enc-dec
+    test`` (the held-out cells' reconstructions), ``generated`` (as many cells decoded from the
+    prior with the held-out cells' classes) and ``bound``: 1 / p(y = k) per class and exp(H(y))
+    over all classes, what a confident, correct classifier reaches (:func:`.evaluate.
+    inception_bounds`), the training class frequencies. Rows: classes and "all classes".
+    """
+    names = list(data.class_names)
+    rng = np.random.default_rng(seed)
+    train = np.asarray(data.parts["train"])
+    chosen = np.sort(rng.choice(train, size=min(n_train, len(train)), replace=False))
+    sources = {
+        "data train": (data.images[chosen], data.labels[chosen].numpy()),
+        "data test": (held.images, held.labels),
+        "enc-dec test": (held.output.reconstruction, held.labels),
+        "generated": (generated_cells(conditional, held.labels, seed=seed), held.labels)}
+    table = pd.DataFrame({name: evaluate.inception_scores(
+        class_probabilities(conditional, images), labels, names)
+        for name, (images, labels) in sources.items()})
+    counts = pd.Series(np.bincount(data.labels[train].numpy(), minlength=len(names)),
+                       index=names)
+    return table.join(evaluate.inception_bounds(counts[counts > 0]))
+
+
+def correlation_check(held: HeldOut, generated: torch.Tensor, class_names) -> pd.DataFrame:
+    """Within-class pairwise-correlation distributions of the structure channel, held-out data
+    against generated cells and against their reconstructions, as KS distances (criterion G2;
+    3D Fig. S6). ``generated`` are cells of the held-out cells' classes (same order)."""
+    data = held.images[:, STRUCTURE_INDEX].numpy()
+    others = {"generated": generated[:, STRUCTURE_INDEX].numpy(),
+              "enc-dec test": held.output.reconstruction[:, STRUCTURE_INDEX].numpy()}
+    return pd.concat({name: evaluate.correlation_distribution_distance(
+        data, held.labels, images, held.labels, list(class_names))["ks"]
+        for name, images in others.items()}, axis=1)
+
+
+def leakage_check(held: HeldOut, *, seed: int = 0) -> dict:
+    """How well the class can be read from z^s (criterion L1): cross-validated logistic
+    regression on the held-out cells' structure codes, against the majority-class rate."""
+    counts = np.bincount(held.labels)
+    folds = int(np.clip(counts[counts > 0].min(), 2, 5))   # stratified folds need members
+    return evaluate.class_leakage(held.output.zs.numpy(), held.labels, seed=seed, folds=folds)

@@ -844,7 +844,6 @@ def generate_reference(model: ReferenceModel, n: int, *,
 
 
 @torch.no_grad()
-@torch.no_grad()
 def reference_latents(model: ReferenceModel, reference_images: torch.Tensor) -> torch.Tensor:
     """z^r = Enc^r(x^r) in eval mode, as the conditional stage and Algorithm 3 use it frozen."""
     was_training = model.training
