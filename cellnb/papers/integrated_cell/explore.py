@@ -13,6 +13,12 @@ Two questions a reader asks of the model (Johnson, Donovan-Maiye & Maleckar, arX
   (Algorithm 3, Fig. 3). :func:`explore_live` redraws :func:`draw_cell` from sliders and a class
   picker on a live kernel.
 
+* *How does every structure follow the cell through the cell cycle?* The 3D paper walks z^r from
+  one state's medoid cell to the next (Sec. 3.4.6, Fig. S9; :func:`.variation.walk`) and decodes
+  every structure along the way: :func:`walk_frames` decodes the walk (2D or 3D),
+  :func:`explore_walk_static` puts a slider over its steps (offline) and
+  :func:`explore_walk_live` adds a structure picker and, for volumes, a z-slice slider.
+
 Codes are in units of the prior's standard deviation: both codes are pushed to N(0, I), so one
 unit is one SD. Headless (the built book), the live version draws the static figure of its
 default choices.
@@ -26,8 +32,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...data.transforms import minmax_normalize
 from ...plotting import image_grid, montage
-from .figures import cell_rgb, integrated_cells
+from .figures import (
+    cell_rgb,
+    integrated_cells,
+    overlay_structure,
+    projections,
+    structure_overlays,
+    walk_columns,
+)
 from .model import REFERENCE_INDEX, STRUCTURE_INDEX, integrate
 
 STEPS = np.linspace(-3, 3, 9)   # the 2D paper's Fig. S4 walks -3 ... 3 SD
@@ -210,3 +224,109 @@ def explore_static(frames_by_axis: dict[int, np.ndarray], *, steps=STEPS,
         raise ValueError(f"steps {steps} do not give distinct slider labels")
     return image_selector(panels, titles=titles, control="slider",
                           height=height or min(900, 200 + 110 * len(axes)))
+
+
+# ----------------------------------------------------- the walk between cell states (3D Fig. S9)
+
+def walk_frames(conditional_model, path, *, batch_size: int = 32) -> np.ndarray:
+    """Every structure decoded at each point of a walk through the reference space.
+
+    ``path`` (steps, |z^r|) is a sequence of reference codes, e.g. :func:`.variation.walk`
+    through the state medoids' codes (3D paper Sec. 3.4.6); at each point Algorithm 3
+    (:func:`.model.integrate`) decodes every class with z^s = 0, the prior's mode, as the paper's
+    Fig. S9 does. In eval mode, without gradients, ``batch_size`` points at a time. Returns numpy
+    (steps, K, 3, *image_shape): (steps, K, 3, H, W) for a 2D model, (steps, K, 3, Z, Y, X) for
+    a 3D one.
+    """
+    path = torch.as_tensor(np.asarray(path, dtype=np.float32))
+    size = conditional_model.config.latent_reference
+    if path.ndim != 2 or path.shape[1] != size:
+        raise ValueError(f"path must be (steps, {size}) reference codes, got {tuple(path.shape)}")
+    device = next(conditional_model.parameters()).device
+    return np.concatenate([integrate(conditional_model, chunk.to(device)).float().cpu().numpy()
+                           for chunk in path.split(batch_size)])
+
+
+def _step_title(step: int, n_steps: int, states: dict | None) -> str:
+    name = walk_columns(n_steps, states=states)[step]
+    return f"step {step} of {n_steps - 1}" + (f" ({name})" if name else "")
+
+
+def explore_walk_live(frames, class_names: Sequence[str], *, states: dict[int, str] | None = None,
+                      reference_weight: float = 0.5):
+    """A slider over a walk's steps, a structure picker and, for volumes, a z-slice slider.
+
+    ``frames`` (steps, K, 3, Z, Y, X) or (steps, K, 3, H, W) from :func:`walk_frames`;
+    ``states`` maps anchor columns to state names (they appear in the title). Drawn: the chosen
+    structure (green, min-max scaled) over the cell's dimmed reference at that step; a volume as
+    its top view over its side view (:func:`.figures.projections`; a line marks the slice) beside
+    the chosen z slice. Why: the reader scrubs through the cell cycle watching one structure, and
+    looks inside the volume where a projection hides the structure behind itself. Starts at the
+    first step, the first structure and the slice with the most membrane and DNA. Headless it
+    draws that default and returns None.
+    """
+    from ...display import interactive
+
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim not in (5, 6):
+        raise ValueError(f"frames must be (steps, K, 3, Z, Y, X) or (steps, K, 3, H, W), got "
+                         f"{frames.shape}")
+    names = [str(name) for name in class_names]
+    if len(names) != frames.shape[1]:
+        raise ValueError(f"{frames.shape[1]} structures in frames but {len(names)} names")
+    n_steps, volumes = len(frames), frames.ndim == 6
+
+    def cell(step: int, structure: str) -> np.ndarray:
+        decoded = frames[int(step), names.index(structure)]
+        return overlay_structure(decoded[list(REFERENCE_INDEX)],
+                               minmax_normalize(decoded[STRUCTURE_INDEX]), reference_weight)
+
+    def draw(step, structure, z=None):
+        title = f"{_step_title(int(step), n_steps, states)}: {structure}"
+        shown = cell(step, structure)
+        if not volumes:
+            image_grid([cell_rgb(shown)], ncols=1, size=3.2, titles=[title])
+            return
+        depth, rows = shown.shape[1:3]
+        fig = image_grid([projections(shown), cell_rgb(shown[:, int(z)])], ncols=2, size=3.2,
+                         titles=[f"{title}\ntop and side views", f"slice z = {int(z)}"])
+        # The side view's rows run from z = depth - 1 (top) to 0 (bottom), below the top view.
+        fig.axes[0].axhline(rows + 1 + depth - 1 - int(z), color="white", lw=0.8, ls="--")
+
+    controls = dict(step=(0, n_steps - 1, 1, 0), structure=names)
+    if volumes:
+        reference = frames[:, :, list(REFERENCE_INDEX)]
+        profile = reference.sum(axis=(0, 1, 2, 4, 5))    # signal per z slice
+        controls["z"] = (0, frames.shape[3] - 1, 1, int(np.argmax(profile)))
+    return interactive(draw, **controls)
+
+
+def explore_walk_static(frames, class_names: Sequence[str], *,
+                        states: dict[int, str] | None = None, ncols: int | None = None,
+                        height: int | None = None):
+    """A plotly figure with a slider over a walk's steps (3D paper Fig. S9); works offline.
+
+    ``frames`` (steps, K, 3, Z, Y, X) or 2D from :func:`walk_frames`. Each slider position shows
+    every structure's top view at that step, green over the dimmed reference
+    (:func:`.figures.structure_overlays`), in a montage of ``ncols`` tiles a row (at most 6 by
+    default) in the order the title lists them; ``states`` names the anchor steps, in the slider's
+    labels and the title. Why: dragging the slider animates the walk, the cell changing shape and
+    every structure moving with it, without a kernel.
+    """
+    from ...plotting import image_selector
+
+    _, overlays = structure_overlays(frames)
+    n_steps, n_classes = overlays.shape[:2]
+    if len(class_names) != n_classes:
+        raise ValueError(f"{n_classes} structures in frames but {len(class_names)} names")
+    ncols = ncols or min(n_classes, 6)
+    listed = ", ".join(str(name) for name in class_names)
+    names = walk_columns(n_steps, states=states)
+    panels, titles = {}, {}
+    for step in range(n_steps):
+        label = f"{step}" + (f" {names[step]}" if names[step] else "")
+        panels[label] = montage(list(overlays[step]), ncols=ncols, gap=2)
+        titles[label] = f"walk {_step_title(step, n_steps, states)} (tiles: {listed})"
+    rows = -(-n_classes // ncols)
+    return image_selector(panels, titles=titles, control="slider",
+                          height=height or min(900, 220 + 130 * rows))

@@ -6,6 +6,13 @@ easiest to see. Every function returns its figure.
 Cells are drawn as the 2D paper's PNGs store them: an RGB picture whose red is the membrane, green
 the tagged structure and blue the DNA (:func:`cell_rgb`). A reference image (membrane + DNA) is the
 same picture with no green.
+
+The 3D chapter's cells are volumes (C, Z, Y, X), z the short axis and the cell on the coverslip at
+z = 0. The 3D paper shows them as maximum projections (Figs. 2-4, S2, S5, S8-S9); so does
+:func:`projections` (the top view over the side view), and every volume figure here is built from
+it. :func:`isosurface` draws one cell in 3D with plotly. The rest are the 3D paper's supplementary
+figures on Algorithm 4 and the walk between cell-cycle states (:mod:`.variation`): Figs. S7
+(:func:`variation_distributions`), S8 (:func:`extreme_cells`) and S9 (:func:`walk_strip`).
 """
 from __future__ import annotations
 
@@ -268,7 +275,7 @@ def confusion_matrices(ours: pd.DataFrame, paper: pd.DataFrame | None = PAPER_CO
     return fig
 
 
-def _with_structure(reference: np.ndarray, structure: np.ndarray, weight: float) -> np.ndarray:
+def overlay_structure(reference: np.ndarray, structure: np.ndarray, weight: float) -> np.ndarray:
     """A (3, H, W) cell: the dimmed reference (membrane, DNA) around a structure channel."""
     cell = np.zeros((3,) + structure.shape, np.float32)
     cell[REFERENCE_INDEX[0]] = weight * reference[0]
@@ -304,7 +311,7 @@ def integrated_cells(reference_images, predictions, truths, class_names: Sequenc
             tiles.append(cell_rgb(reference) if r == 0 else blank)
             for structure in structures:
                 shown = minmax_normalize(structure) if normalize else structure
-                tiles.append(cell_rgb(_with_structure(reference, shown, reference_weight)))
+                tiles.append(cell_rgb(overlay_structure(reference, shown, reference_weight)))
             row_labels.append(f"cell {i}: {kind}" if r == 0 else kind)
     ncols = 1 + predictions.shape[1]
     titles = ["reference"] + [str(name) for name in class_names]
@@ -339,3 +346,313 @@ def integration_scores(scores: pd.DataFrame, class_names: Sequence[str]):
     ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------ volumes
+
+ISO_FRACTION = 0.5        # isosurface level: this fraction of each channel's maximum
+ISO_MAX_VOXELS = 40_000   # above this many voxels isosurface() max-pools the volume
+CHANNEL_COLOURS = {"membrane": "#e8392b", "structure": "#2ca02c", "dna": "#1f5fd6"}
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return np.repeat(np.clip(image, 0, 1)[..., None], 3, axis=-1)
+
+
+def _stretch_z(side: np.ndarray, z_step: float) -> np.ndarray:
+    """Repeat the rows of a (Z, ...) side view so that one z step is ``z_step`` pixels tall
+    (nearest neighbour); unchanged for ``z_step`` = 1."""
+    if z_step == 1:
+        return side
+    if z_step <= 0:
+        raise ValueError(f"z_step must be positive, got {z_step}")
+    rows = max(1, round(len(side) * z_step))
+    return side[np.minimum((np.arange(rows) / z_step).astype(int), len(side) - 1)]
+
+
+def projections(volume, *, gap: int = 1, z_step: float = 1.0) -> np.ndarray:
+    """A volume as one RGB picture: its top view above its side view, both maximum projections.
+
+    The 3D paper shows its cells this way (e.g. Figs. 2, S2, S8): the top view is the maximum over
+    z, what a widefield view of the coverslip would show, (Y, X); the side view the maximum over
+    y, (Z, X), drawn with z pointing up, so the coverslip (z = 0) is the picture's bottom row and
+    a flat interphase cell looks flat beside a rounded mitotic one. ``volume`` is (C, Z, Y, X)
+    with C = 3 (membrane red, structure green, DNA blue; :func:`cell_rgb`) or C = 2 (a reference:
+    membrane and DNA), or a single channel (Z, Y, X), drawn grey. Values are clipped to [0, 1].
+    ``gap`` white rows separate the views; ``z_step`` (one z step in in-plane pixels, e.g.
+    :func:`cellnb.sim.volumes.z_step`) stretches the side view to true proportions. Returns
+    (Y + gap + Z * z_step, X, 3).
+    """
+    volume = _numpy(volume)
+    if volume.ndim == 3:
+        top, side = _grey(volume.max(axis=0)), _grey(volume.max(axis=1)[::-1])
+    elif volume.ndim == 4:
+        top = cell_rgb(volume.max(axis=1))
+        side = cell_rgb(volume.max(axis=2)[:, ::-1])
+    else:
+        raise ValueError(f"projections takes a (C, Z, Y, X) or (Z, Y, X) volume, got "
+                         f"{volume.shape}")
+    side = _stretch_z(side, z_step)
+    canvas = np.ones((top.shape[0] + gap + side.shape[0],) + top.shape[1:], np.float32)
+    canvas[:top.shape[0]] = top
+    canvas[top.shape[0] + gap:] = side
+    return canvas
+
+
+def _picture(image: np.ndarray, z_step: float = 1.0) -> np.ndarray:
+    """One cell of a batch as RGB: :func:`projections` of a (C, Z, Y, X) volume, :func:`cell_rgb`
+    of a (C, H, W) image."""
+    return projections(image, z_step=z_step) if image.ndim == 4 else cell_rgb(image)
+
+
+def volume_cells(volumes, *, titles: Sequence[str] | None = None, n: int = 6,
+                 z_step: float = 1.0, size: float = 1.6):
+    """The first ``n`` cells of a batch, each as :func:`projections` (top view over side view).
+
+    ``volumes`` is (N, C, Z, Y, X) (C = 3, or 2 for references), or (N, C, H, W) 2D cells, drawn
+    as :func:`cell_rgb`. How the 3D paper introduces its data and reconstructions (Figs. 2, S2):
+    the reader sees each cell from above and from the side, so its height, and where along z its
+    nucleus and structure sit, are visible too.
+    """
+    volumes = _numpy(volumes)[:n]
+    tiles = [_picture(volume, z_step) for volume in volumes]
+    titles = None if titles is None else [str(title) for title in list(titles)[:len(tiles)]]
+    return image_grid(tiles, ncols=max(1, len(tiles)), titles=titles, size=size)
+
+
+def _downsampled(volume: np.ndarray, max_voxels: int) -> tuple[np.ndarray, int]:
+    """(C, Z, Y, X) max-pooled by the smallest integer factor s that leaves at most
+    ``max_voxels`` voxels per channel (edges padded with each channel's minimum), and s."""
+    voxels = int(np.prod(volume.shape[1:]))
+    factor = max(1, int(np.ceil((voxels / max_voxels) ** (1 / 3))))
+    while np.prod([-(-n // factor) for n in volume.shape[1:]]) > max_voxels:
+        factor += 1
+    if factor == 1:
+        return volume, 1
+    padded_shape = [-(-n // factor) * factor for n in volume.shape[1:]]
+    padding = [(0, 0)] + [(0, p - n) for p, n in zip(padded_shape, volume.shape[1:])]
+    padded = np.pad(volume, padding, mode="minimum")
+    c, z, y, x = padded.shape
+    pooled = padded.reshape(c, z // factor, factor, y // factor, factor, x // factor, factor)
+    return pooled.max(axis=(2, 4, 6)), factor
+
+
+def _channel_names(channels: int) -> tuple[str, ...]:
+    return {3: CHANNELS, 2: tuple(CHANNELS[i] for i in REFERENCE_INDEX),
+            1: (CHANNELS[STRUCTURE_INDEX],)}[channels]
+
+
+def isosurface(volume, *, levels: Sequence[float] | None = None,
+               channels: Sequence[int | str] | None = None, fraction: float = ISO_FRACTION,
+               opacity: float = 0.35, max_voxels: int = ISO_MAX_VOXELS, z_step: float = 1.0,
+               title: str | None = None, height: int = 480):
+    """One cell in 3D: a translucent isosurface per channel (plotly), as the 3D paper renders its
+    cells in Figs. 1 and 5.
+
+    ``volume`` is (C, Z, Y, X) with C = 3 (membrane red, structure green, DNA blue), C = 2 (a
+    reference: membrane, DNA) or a single channel (Z, Y, X), drawn green. ``channels`` picks
+    channels by index or name (all by default); ``levels`` gives each picked channel's isovalue,
+    by default ``fraction`` of that channel's maximum, so a dim decoded structure still shows a
+    surface. Axes are in voxels, z up (the coverslip at the bottom), and the aspect ratio keeps a
+    voxel a cube (or ``z_step`` in-plane pixels tall). Volumes of more than ``max_voxels`` voxels
+    are max-pooled by an integer factor first (thin shells such as the membrane stay closed), so
+    the figure stays small enough to embed in the book; it needs no server (the book embeds it
+    with its local plotly.js, :func:`cellnb.display.show_plotly`). Returns the ``go.Figure``, one
+    trace per drawn channel.
+    """
+    import plotly.graph_objects as go
+
+    volume = _numpy(volume)
+    if volume.ndim == 3:
+        volume = volume[None]
+    if volume.ndim != 4 or volume.shape[0] not in (1, 2, 3):
+        raise ValueError(f"isosurface takes a (C, Z, Y, X) volume with C in 1..3 or (Z, Y, X), "
+                         f"got {volume.shape}")
+    names = _channel_names(volume.shape[0])
+    picked = list(range(len(names))) if channels is None else \
+        [names.index(c) if isinstance(c, str) else int(c) for c in channels]
+    if levels is not None and len(levels) != len(picked):
+        raise ValueError(f"levels needs one value per drawn channel ({len(picked)}), got "
+                         f"{len(levels)}")
+    depth, rows, cols = volume.shape[1:]
+    pooled, factor = _downsampled(volume, max_voxels)
+    # Voxel coordinates of each pooled block's centre (rounded down), as a flattened grid.
+    axes = [np.arange(n) * factor + (factor - 1) // 2 for n in pooled.shape[1:]]
+    dtype = np.min_scalar_type(max(depth, rows, cols))
+    z, y, x = (grid.ravel().astype(dtype) for grid in np.meshgrid(*axes, indexing="ij"))
+    figure = go.Figure()
+    for i, index in enumerate(picked):
+        channel = pooled[index]
+        peak = float(volume[index].max())
+        level = float(levels[i]) if levels is not None else fraction * peak
+        colour = CHANNEL_COLOURS[names[index]]
+        # Two surfaces (plotly's default count) at isomin and isomax = the channel's maximum: the
+        # second encloses no voxel, so one surface, at ``level``, is drawn.
+        figure.add_trace(go.Isosurface(
+            x=x, y=y, z=z, value=channel.ravel().astype(np.float32), isomin=level,
+            isomax=max(level, peak), surface_count=2, opacity=opacity,
+            colorscale=[[0, colour], [1, colour]], showscale=False, showlegend=True,
+            name=f"{names[index]} (level {level:.2g})", caps=dict(x_show=False, y_show=False,
+                                                                  z_show=False),
+            hoverinfo="skip"))
+    sides = np.array([cols, rows, depth * z_step], float)
+    sides /= sides.max()
+    note = "" if factor == 1 else f" (max-pooled {factor}x)"
+    figure.update_layout(
+        title=dict(text=(title or f"{depth} x {rows} x {cols} voxels") + note, font_size=13),
+        height=height, margin=dict(l=0, r=0, t=40, b=0), legend=dict(x=0, y=1),
+        scene=dict(xaxis_title="x (voxels)", yaxis_title="y (voxels)",
+                   zaxis_title="z (voxels)", aspectmode="manual",
+                   aspectratio=dict(x=sides[0], y=sides[1], z=sides[2]),
+                   camera=dict(up=dict(x=0, y=0, z=1), eye=dict(x=1.4, y=-1.4, z=0.9))))
+    return figure
+
+
+# ---------------------------------------------------- Algorithm 4 and the walk (3D Figs. S7-S9)
+
+def variation_distributions(values, labels, states, class_names: Sequence[str], *,
+                            state_names: Sequence[str] = ("interphase", "mitotic")):
+    """Per structure, the spread of Algorithm 4's per-cell statistic by cell state: the 3D paper's
+    Fig. S7.
+
+    ``values`` (N,) is each cell's -log det(corr) / n of n structures decoded in it
+    (:func:`.variation.model_variation`: smaller means more variable localisation), ``labels``
+    (N,) the structure scored, ``states`` (N,) booleans, True for a mitotic cell (None: one box
+    per structure). Per structure a box per state, the cells as dots over it. What the reader
+    looks for (3D paper Sec. 3.4.5): a structure whose mitotic box sits lower than its interphase
+    one becomes more variable in mitosis (the nuclear envelope, nucleoli, Golgi and mitochondria
+    in the paper), higher, less variable (microtubules gathering into the spindle). Non-finite
+    values are left out. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    values, labels = np.asarray(values, float), np.asarray(labels, int)
+    states = np.zeros(len(values), bool) if states is None else np.asarray(states, bool)
+    groups = [False, True] if states.any() else [False]
+    finite = np.isfinite(values)
+    colours = ("#1f77b4", "#d62728")
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.75 * len(class_names) + 1.5), 3.6))
+    rng = np.random.default_rng(0)
+    counts = {state: 0 for state in groups}
+    for g, state in enumerate(groups):
+        offset = (g - (len(groups) - 1) / 2) * width
+        for k in range(len(class_names)):
+            cells = values[finite & (labels == k) & (states == state)]
+            counts[state] += len(cells)
+            if not len(cells):
+                continue
+            ax.boxplot(cells, positions=[k + offset], widths=0.85 * width, showfliers=False,
+                       patch_artist=True, manage_ticks=False,
+                       boxprops=dict(facecolor=colours[g], alpha=0.35, color=colours[g]),
+                       medianprops=dict(color=colours[g]), whiskerprops=dict(color=colours[g]),
+                       capprops=dict(color=colours[g]))
+            jitter = rng.uniform(-0.25, 0.25, len(cells)) * width
+            ax.scatter(k + offset + jitter, cells, s=5, color=colours[g], alpha=0.6, zorder=3)
+    ax.set_xticks(np.arange(len(class_names)), [str(n) for n in class_names], rotation=45,
+                  ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(class_names) - 0.4)
+    ax.set_ylabel("-log det(corr) / n\n(smaller: more variable)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    if len(groups) > 1:
+        ax.legend(handles=[Patch(color=colours[g], alpha=0.5,
+                                 label=f"{state_names[int(state)]} ({counts[state]} cells)")
+                           for g, state in enumerate(groups)], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def extreme_cells(images, values, *, n: int = 4, states=None, title: str | None = None,
+                  z_step: float = 1.0, size: float = 1.4):
+    """The cells in which a structure is predicted most and least variable: the 3D paper's Fig. S8.
+
+    ``images`` (N, C, Z, Y, X) volumes (or (N, C, H, W) 2D cells) and ``values`` (N,) their
+    Algorithm 4 statistics for one structure (smaller: more variable). Top row the ``n`` most
+    variable cells (smallest values first), bottom row the ``n`` least variable (largest first),
+    each as :func:`projections` with its value in the title; ``states`` (N,) booleans mark the
+    mitotic cells' titles with "M". ``n`` is capped at half the cells with finite values, so the
+    rows do not share a cell. What the reader sees in the paper: for some structures the most
+    variable predictions are made in mitotic (rounded, taller) cells.
+    """
+    images, values = _numpy(images), np.asarray(values, float)
+    candidates = np.flatnonzero(np.isfinite(values))
+    if not len(candidates):
+        raise ValueError("extreme_cells needs at least one finite value")
+    n = max(1, min(n, len(candidates) // 2))
+    order = candidates[np.argsort(values[candidates], kind="stable")]
+    rows = [order[:n], order[::-1][:n]]
+    mitotic = np.zeros(len(values), bool) if states is None else np.asarray(states, bool)
+    tiles = [_picture(images[i], z_step) for row in rows for i in row]
+    titles = [f"{values[i]:.3g}" + (" M" if mitotic[i] else "") for row in rows for i in row]
+    return image_grid(tiles, ncols=n, titles=titles, size=size, suptitle=title,
+                      row_labels=["most\nvariable", "least\nvariable"])
+
+
+def _top_views(frames: np.ndarray) -> np.ndarray:
+    """(..., C, Z, Y, X) -> maximum over z, (..., C, Y, X); 2D images (..., C, H, W) as they are."""
+    return frames.max(axis=-3) if frames.ndim >= 6 else frames
+
+
+def structure_overlays(frames, *, reference_weight: float = 0.5,
+                       normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The top views of a walk's frames as RGB, every structure over the same reference.
+
+    ``frames`` (steps, K, 3, Z, Y, X), every structure decoded at each step of a walk
+    (:func:`.explore.walk_frames`), or 2D (steps, K, 3, H, W). Per step the reference (membrane
+    and DNA, averaged over the K decodings, which should barely differ) is dimmed to
+    ``reference_weight`` under each class's structure in green, min-max scaled per tile if
+    ``normalize`` (so a dim prediction's pattern shows). Returns ``(references, overlays)``:
+    (steps, Y, X, 3) and (steps, K, Y, X, 3).
+    """
+    frames = _numpy(frames)
+    if frames.ndim not in (5, 6) or frames.shape[2] != len(CHANNELS):
+        raise ValueError(f"frames must be (steps, K, 3, Z, Y, X) or (steps, K, 3, H, W), got "
+                         f"{frames.shape}")
+    tops = _top_views(frames)
+    references = tops[:, :, list(REFERENCE_INDEX)].mean(axis=1)      # (steps, 2, Y, X)
+    overlays = np.stack([np.stack([
+        cell_rgb(overlay_structure(references[s], minmax_normalize(structure) if normalize
+                                 else structure, reference_weight))
+        for structure in tops[s, :, STRUCTURE_INDEX]]) for s in range(len(tops))])
+    return cell_rgb(references), overlays
+
+
+def walk_columns(n_steps: int, *, steps: Sequence[float] | None = None,
+                 states: dict[int, str] | None = None) -> list[str]:
+    """A title per step of a walk: the state's name at its anchor columns (``states`` maps a
+    column, negative counting from the end, to a name), else the step's value if ``steps`` is
+    given, else empty."""
+    if steps is not None and len(steps) != n_steps:
+        raise ValueError(f"steps needs one value per step ({n_steps}), got {len(steps)}")
+    names = {int(column) % n_steps: str(name) for column, name in (states or {}).items()}
+    return [names.get(j, "" if steps is None else f"{float(steps[j]):.3g}")
+            for j in range(n_steps)]
+
+
+def walk_strip(frames, class_names: Sequence[str], *, steps: Sequence[float] | None = None,
+               states: dict[int, str] | None = None, reference_weight: float = 0.5,
+               normalize: bool = True, show_reference: bool = True, size: float = 1.1):
+    """Every structure along a walk through the reference space: the 3D paper's Fig. S9.
+
+    ``frames`` (steps, K, 3, Z, Y, X) are decoded at each point of a path between state medoids
+    (:func:`.variation.walk`, :func:`.explore.walk_frames`), z^s = 0, every class; 2D frames
+    (steps, K, 3, H, W) work too. Rows are the structures (green over the dimmed reference, top
+    views, :func:`structure_overlays`), columns the steps, so time reads left to right (the paper
+    lays it down the rows); the first row, if ``show_reference``, is the reference alone, the
+    cell's shape. Column titles are the state names at the anchors (``states``: column -> name)
+    or ``steps``' values (:func:`walk_columns`). What the reader sees: as the cell rounds up
+    towards mitosis every structure rearranges with it, one model answering for all of them.
+    """
+    references, overlays = structure_overlays(frames, reference_weight=reference_weight,
+                                              normalize=normalize)
+    n_steps, n_classes = overlays.shape[:2]
+    if len(class_names) != n_classes:
+        raise ValueError(f"{n_classes} structures in frames but {len(class_names)} names")
+    rows = ([list(references)] if show_reference else []) + \
+        [list(overlays[:, k]) for k in range(n_classes)]
+    labels = (["cell"] if show_reference else []) + [str(name) for name in class_names]
+    titles = walk_columns(n_steps, steps=steps, states=states)
+    tiles = [tile for row in rows for tile in row]
+    return image_grid(tiles, ncols=n_steps, titles=titles + [""] * (len(tiles) - n_steps),
+                      row_labels=labels, size=size)
