@@ -377,16 +377,21 @@ def _spindle(layers, cell, centre, rng):
 def _perinuclear_cap(layers, cell, rng):
     """3-6 straight parallel fibres along the long axis, lying over the nucleus and reaching a
     little past it on both sides: an actin-cap-like structure, the rare class."""
-    s = layers.scale
+    points = _cap_fibres(layers, cell, rng)
+    return _peak_one(_fibre_image(points, layers.shape, 0.5 * layers.scale) * layers.cell)
+
+
+def _cap_fibres(layers, cell, rng) -> np.ndarray:
+    """The cap's in-plane fibres: 3-6 nearly straight curves along the long axis, spread over
+    the nucleus's width and reaching past it on both sides; points (y, x)."""
     centre = _nucleus_centre(layers)
     n = int(rng.integers(3, 7))
     offsets = rng.uniform(-0.8, 0.8, n) * cell.nucleus_minor
-    reach = cell.nucleus_major + 3 * s
+    reach = cell.nucleus_major + 3 * layers.scale
     starts = np.stack([centre[0] + offsets, np.full(n, centre[1] - reach)], 1)
     directions = rng.normal(0, 0.06, n)
-    points = random_curves(starts.astype(np.float32), np.full(n, 2 * reach), rng,
-                           persistence=0.01, directions=directions)
-    return _peak_one(_fibre_image(points, layers.shape, 0.5 * s) * layers.cell)
+    return random_curves(starts.astype(np.float32), np.full(n, 2 * reach), rng,
+                         persistence=0.01, directions=directions)
 
 
 # --- the structure classes in 3D ----------------------------------------------------------------
@@ -537,15 +542,7 @@ def _perinuclear_cap_volume(layers, volume, cell, rng):
     """The 2D cap's 3-6 parallel fibres draped over the top of the nucleus: a fibre runs on the
     top of the nuclear ellipsoid grown by a gap (0.3 of the cell's height above the nucleus) in
     every direction, and past it at the nucleus's mid-height."""
-    s = layers.scale
-    centre = _nucleus_centre(layers)
-    n = int(rng.integers(3, 7))
-    offsets = rng.uniform(-0.8, 0.8, n) * cell.nucleus_minor
-    reach = cell.nucleus_major + 3 * s
-    starts = np.stack([centre[0] + offsets, np.full(n, centre[1] - reach)], 1)
-    directions = rng.normal(0, 0.06, n)
-    plane = random_curves(starts.astype(np.float32), np.full(n, 2 * reach), rng,
-                          persistence=0.01, directions=directions)
+    plane = _cap_fibres(layers, cell, rng)
     # The nucleus grown by the gap in every direction: the fibres lie on its top surface.
     gap = 0.3 * (volume.cell_height - volume.nucleus_height)             # voxels
     nucleus = volume.nucleus_shape
@@ -555,7 +552,7 @@ def _perinuclear_cap_volume(layers, volume, cell, rng):
     rise = 0.5 * volume.nucleus_height + gap
     heights = volume.nucleus_z + rise * np.sqrt(np.clip(1 - rho * rho, 0, 1))
     points = np.concatenate([(heights - 0.5)[:, None].astype(np.float32), plane], 1)
-    return _peak_one(_fibre_volume(points, volume, 0.5 * s) * volume.cell)
+    return _peak_one(_fibre_volume(points, volume, 0.5 * layers.scale) * volume.cell)
 
 
 STRUCTURES: dict[str, StructureClass] = {c.name: c for c in [
