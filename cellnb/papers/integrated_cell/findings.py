@@ -10,6 +10,9 @@ table the chapter ends with (see :mod:`cellnb.findings`). No verdict is decided 
 follows from the numbers by the rule stated in its words, so every one can come out "no". A
 measurement that is missing (None) gives "n/a (why)": not measured, no ablation run, no ground
 truth on real cells.
+
+The 3D chapter's claims (bioRxiv 238378) are :data:`CLAIMS_3D`, turned into its table by
+:func:`findings_3d` the same way.
 """
 from __future__ import annotations
 
@@ -19,7 +22,17 @@ from numbers import Real
 import pandas as pd
 
 from ...findings import Claim, finding, findings_table
-from .evaluate import MONOTONE_SPEARMAN, PAPER_CONFUSION_2D, confusion_accuracy, per_class_recall
+from .evaluate import (
+    MONOTONE_SPEARMAN,
+    PAPER_CONFUSION_2D,
+    PAPER_CONFUSION_3D,
+    PAPER_INCEPTION_TEST_3D,
+    PAPER_INCEPTION_TRAIN_ALL_3D,
+    PAPER_TRAIN_COUNTS_3D,
+    confusion_accuracy,
+    inception_bounds,
+    per_class_recall,
+)
 
 # R1: a held-out cell's reconstruction must have at most half the MSE of the training mean image
 # (the score of a model that ignores its input) ...
@@ -86,8 +99,8 @@ def _absent(value) -> bool:
     return value is None or (isinstance(value, Real) and math.isnan(value))
 
 
-def _not_measured(key: str, why: str = "not measured"):
-    return finding(CLAIMS[key], "not computed", missing=why)
+def _not_measured(key: str, why: str = "not measured", claims: dict | None = None):
+    return finding((claims or CLAIMS)[key], "not computed", missing=why)
 
 
 def findings(*, reconstruction: dict | None = None, prior: dict | None = None,
@@ -123,15 +136,16 @@ def findings(*, reconstruction: dict | None = None, prior: dict | None = None,
         _invariance(invariance)])
 
 
-def _reconstruction(scores: dict | None):
+def _reconstruction(scores: dict | None, claims: dict | None = None):
+    claims = claims or CLAIMS
     if scores is None:
-        return _not_measured("reconstruction")
+        return _not_measured("reconstruction", claims=claims)
     mse, baseline = scores["test_mse"], scores["mean_image_mse"]
     train, test = scores["train_bce"], scores["test_bce"]
     words = (f"test MSE {mse:.3g} vs {baseline:.3g} for the mean image ({mse / baseline:.2f}x); "
              f"BCE test {test:.3g} vs train {train:.3g} ({100 * (test / train - 1):+.0f} %); "
              f"rule: MSE <= {MSE_RATIO:g}x the mean image's, test BCE <= {BCE_GAP:g}x train")
-    return finding(CLAIMS["reconstruction"], words,
+    return finding(claims["reconstruction"], words,
                    mse <= MSE_RATIO * baseline and test <= BCE_GAP * train)
 
 
@@ -180,9 +194,10 @@ def _traversal(traversal: dict | None):
     return finding(CLAIMS["traversal"], words, bool(traversal["monotone"]))
 
 
-def _classification(report: dict | None):
+def _classification(report: dict | None, claims: dict | None = None):
+    claims = claims or CLAIMS
     if report is None:
-        return _not_measured("classification")
+        return _not_measured("classification", claims=claims)
     accuracy = report["accuracy"]
     common = report.get("common_accuracy")
     common = accuracy if _absent(common) else common   # no rare class named: all are common
@@ -190,7 +205,7 @@ def _classification(report: dict | None):
     words = (f"{_percent(accuracy)}" + ("" if n is None else f" of {n} held-out cells")
              + f" (common classes {_percent(common)}; chance {_percent(report['chance'])}); "
              f"rule: common classes >= {_percent(COMMON_ACCURACY)}")
-    return finding(CLAIMS["classification"], words, common >= COMMON_ACCURACY)
+    return finding(claims["classification"], words, common >= COMMON_ACCURACY)
 
 
 def _rare(report: dict | None):
@@ -250,3 +265,193 @@ def _invariance(invariance: dict | None):
              f"{median:.3g} (median over cells), {worst:.3g} (worst cell); "
              f"rule: median >= {INVARIANCE_R:g}")
     return finding(CLAIMS["invariance"], words, median >= INVARIANCE_R)
+
+
+# --- the 3D chapter ---------------------------------------------------------------------------
+# The 3D paper (Johnson, Donovan-Maiye & Maleckar, bioRxiv 238378) adds the generated-image
+# checks (Table S10, Fig. S6), the variation statistic (Algorithm 4, Fig. S7) and the (K+1)-way
+# EncD^s. Classification and reconstruction keep the 2D rules and thresholds.
+
+INCEPTION_DATA_SHARE = 0.9       # G1: held-out data's IS, all classes, >= 0.9x its bound exp(H)
+INCEPTION_GENERATED_SHARE = 0.8  # G1: generated cells' IS, all classes, >= 0.8x held-out data's
+CORRELATION_KS = 0.25            # G2: KS distance of within-class correlation distributions ...
+CORRELATION_SHARE = 0.5          # ... at most 0.25 for at least half of the classes
+VARIATION_SPEARMAN = 0.8         # V1: Spearman of model vs truth per-class mean -log det / n
+LEAKAGE_MARGIN = 0.15            # L1: (K+1)-way EncD^s: z^s -> y accuracy <= chance + 0.15
+# V2: the toy analogues of lamin B1, fibrillarin, Tom20 ("more" variable in mitosis) and
+# alpha-tubulin ("less"; spindles are stereotyped), 3D Sec. 3.4.5. ST6GAL1 (Golgi) has none.
+MITOSIS_DIRECTION = {"envelope": "more", "nucleolus": "more", "puncta": "more", "fibres": "less"}
+LEAKAGE_VARIANTS = ("k_plus_1", "binary", "none")   # L1: EncD^s (K+1)-way, binary, absent
+
+
+def _paper_accuracy_3d() -> str:
+    correct, total, accuracy = confusion_accuracy(PAPER_CONFUSION_3D)
+    return f"{_percent(accuracy)} ({correct}/{total})"
+
+
+def _paper_inception_3d() -> str:
+    bound = inception_bounds(PAPER_TRAIN_COUNTS_3D)["all classes"]
+    test = PAPER_INCEPTION_TEST_3D["data test"]
+    return (f"data test {test:g} of a bound near {bound:.4g} (data train "
+            f"{PAPER_INCEPTION_TRAIN_ALL_3D:g} = exp(H) of Table S9's training counts): "
+            f"{test / bound:.2f}x")
+
+
+CLAIMS_3D = {c.key: c for c in (
+    Claim("classification", "the conditional encoder tells the 11 structures apart on held-out "
+          "cells", _paper_accuracy_3d(), "Sec. 3.4.1, Table S11"),
+    Claim("inception_data", "held-out cells reach most of the inception score's bound (a "
+          "confident, correct classifier)", _paper_inception_3d(), "Sec. 3.4.4, Table S10"),
+    Claim("inception_generated", "generated cells score close to the data",
+          f"generated {PAPER_INCEPTION_TEST_3D['generated']:g} vs data test "
+          f"{PAPER_INCEPTION_TEST_3D['data test']:g} "
+          f"({PAPER_INCEPTION_TEST_3D['generated'] / PAPER_INCEPTION_TEST_3D['data test']:.2f}x)",
+          "Sec. 3.4.4, Table S10"),
+    Claim("correlations", "generated cells' within-class correlation distributions resemble the "
+          "data's", "qualitative (distributions by eye)", "Sec. 3.4.4, Fig. S6"),
+    Claim("variation", "the model ranks structures by variability as the truth does",
+          "no ground truth (per-class -log det / n of generated structures)",
+          "Sec. 3.4.5, Algorithm 4, Fig. S7"),
+    Claim("mitosis", "in mitosis the envelope, nucleoli and mitochondria vary more, the "
+          "microtubules less", "qualitative (lamin B1, fibrillarin, ST6GAL1, Tom20 more "
+          "variable; alpha-tubulin less)", "Sec. 3.4.5, Figs. S7-S8"),
+    Claim("leakage", "the (K+1)-way latent discriminator keeps the class out of z^s",
+          "design argument, not measured", "Sec. 2.2.2, eq. 11"),
+    Claim("reconstruction", "the models reconstruct held-out cells as well as training cells",
+          "qualitative (train and test reconstructions)", "Sec. 3.4.2, Figs. S1-S2"),
+)}
+
+
+def findings_3d(*, classification: dict | None = None, inception: pd.DataFrame | None = None,
+                correlations: pd.DataFrame | None = None, variation: dict | None = None,
+                mitosis: dict | None = None, leakage: dict | None = None,
+                reconstruction: dict | None = None,
+                mitosis_direction: dict | None = None) -> pd.DataFrame:
+    """The 3D chapter's paper-vs-book table, one row per claim of :data:`CLAIMS_3D`.
+
+    * ``classification``: :func:`.evaluate.classification_report`'s dict, plus ``n``.
+    * ``inception``: :func:`.analysis.inception_check`'s table (row "all classes"; columns
+      "data test", "enc-dec test", "generated", "bound").
+    * ``correlations``: :func:`.analysis.correlation_check`'s table (per-class KS, column
+      "generated"; "enc-dec test" shown if present).
+    * ``variation``: ``spearman`` and ``n_classes`` (:func:`.evaluate.variation_agreement` of the
+      model's and the truth's :func:`.variation.variation_by_class`); optionally
+      ``most_stereotyped`` and ``most_variable``, each ``{"model": class, "truth": class}``.
+    * ``mitosis``: class -> :func:`.evaluate.state_shift` dict (``median_shift`` < 0: mitotic
+      cells more variable); ``mitosis_direction`` (class -> "more" or "less") defaults to
+      :data:`MITOSIS_DIRECTION`. Empty: no mitotic cells held out.
+    * ``leakage``: variant ("k_plus_1", "binary", "none") -> :func:`.evaluate.class_leakage`'s
+      dict; any may be missing.
+    * ``reconstruction``: as :func:`findings`.
+    Any of them None: that claim's verdict is "n/a" with the reason.
+    """
+    return findings_table([
+        _classification(classification, CLAIMS_3D), _inception_data(inception),
+        _inception_generated(inception), _correlations(correlations), _variation(variation),
+        _mitosis(mitosis, mitosis_direction or MITOSIS_DIRECTION), _leakage(leakage),
+        _reconstruction(reconstruction, CLAIMS_3D)])
+
+
+def _not_measured_3d(key: str, why: str = "not measured"):
+    return _not_measured(key, why, CLAIMS_3D)
+
+
+def _all_classes(table: pd.DataFrame | None, column: str):
+    """The "all classes" score of one column of the inception table; None where absent."""
+    if table is None or column not in table or "all classes" not in table.index:
+        return None
+    value = table.loc["all classes", column]
+    return None if _absent(value) else float(value)
+
+
+def _inception_data(table: pd.DataFrame | None):
+    score, bound = _all_classes(table, "data test"), _all_classes(table, "bound")
+    if score is None or bound is None:
+        return _not_measured_3d("inception_data")
+    train = _all_classes(table, "data train")
+    words = (f"held-out cells, all classes: {score:.3g} of the bound exp(H) {bound:.3g} "
+             f"({_percent(score / bound)})" + ("" if train is None else f"; train {train:.3g}")
+             + f"; rule: >= {INCEPTION_DATA_SHARE:g}x the bound")
+    return finding(CLAIMS_3D["inception_data"], words, score >= INCEPTION_DATA_SHARE * bound)
+
+
+def _inception_generated(table: pd.DataFrame | None):
+    generated, data = _all_classes(table, "generated"), _all_classes(table, "data test")
+    if generated is None or data is None:
+        return _not_measured_3d("inception_generated")
+    encdec = _all_classes(table, "enc-dec test")
+    words = (f"all classes: generated {generated:.3g} vs held-out data {data:.3g} "
+             f"({_percent(generated / data)})"
+             + ("" if encdec is None else f", encoded-decoded {encdec:.3g}")
+             + f"; rule: generated >= {INCEPTION_GENERATED_SHARE:g}x data")
+    return finding(CLAIMS_3D["inception_generated"], words,
+                   generated >= INCEPTION_GENERATED_SHARE * data)
+
+
+def _correlations(table: pd.DataFrame | None):
+    if table is None or "generated" not in table:
+        return _not_measured_3d("correlations")
+    ks = table["generated"].astype(float).dropna()
+    if not len(ks):
+        return _not_measured_3d("correlations", "no class with two held-out cells")
+    close = int((ks <= CORRELATION_KS).sum())
+    words = (f"KS distance, generated vs held-out cells: <= {CORRELATION_KS:g} in {close} of "
+             f"{len(ks)} classes (median {ks.median():.2f}, worst {ks.idxmax()} {ks.max():.2f})")
+    if "enc-dec test" in table and table["enc-dec test"].notna().any():
+        words += f"; encoded-decoded median {table['enc-dec test'].astype(float).median():.2f}"
+    words += f"; rule: at least {_percent(CORRELATION_SHARE)} of the classes"
+    return finding(CLAIMS_3D["correlations"], words, close >= CORRELATION_SHARE * len(ks))
+
+
+def _variation(variation: dict | None):
+    if variation is None:
+        return _not_measured_3d("variation")
+    rho = variation.get("spearman")
+    if _absent(rho):
+        return _not_measured_3d("variation", "no ground-truth variation to rank against")
+    words = (f"Spearman {rho:+.2f} between the model's and the truth's per-class mean -log det / n"
+             f" over {variation['n_classes']} classes")
+    for key, label in (("most_stereotyped", "most stereotyped"),
+                       ("most_variable", "most variable")):
+        names = variation.get(key)
+        if names:
+            words += f"; {label}: {names['model']} (truth {names['truth']})"
+    return finding(CLAIMS_3D["variation"], words + f"; rule: >= {VARIATION_SPEARMAN:g}",
+                   rho >= VARIATION_SPEARMAN)
+
+
+def _mitosis(shifts: dict | None, direction: dict):
+    if shifts is None:
+        return _not_measured_3d("mitosis")
+    if not shifts:
+        return _not_measured_3d("mitosis", "no mitotic cells held out")
+    present = {name: shifts[name]["median_shift"] for name in direction
+               if name in shifts and not _absent(shifts[name]["median_shift"])}
+    if not present:
+        return _not_measured_3d("mitosis", "no mitotic cells of the designed classes held out")
+    as_designed = {name: (shift < 0) if direction[name] == "more" else (shift > 0)
+                   for name, shift in present.items()}
+    words = ("median shift of -log det / n in mitosis (negative: more variable): "
+             + ", ".join(f"{name} {shift:+.3g} (designed {direction[name]})"
+                         for name, shift in present.items())
+             + "; rule: every class in its designed direction")
+    return finding(CLAIMS_3D["mitosis"], words, all(as_designed.values()))
+
+
+def _leakage(leakage: dict | None):
+    if leakage is None:
+        return _not_measured_3d("leakage")
+    if leakage.get("k_plus_1") is None:
+        return _not_measured_3d("leakage", "no (K+1)-way EncD^s model")
+    ours = leakage["k_plus_1"]
+    accuracy, chance = ours["accuracy"], ours["chance"]
+    others = {name: leakage[name]["accuracy"] for name in LEAKAGE_VARIANTS[1:]
+              if leakage.get(name) is not None}
+    words = (f"class read from z^s: {_percent(accuracy)} with the (K+1)-way EncD^s (chance "
+             f"{_percent(chance)})"
+             + "".join(f", {_percent(value)} with {'no' if name == 'none' else name} EncD^s"
+                       for name, value in others.items())
+             + f"; rule: <= chance + {LEAKAGE_MARGIN:g}"
+             + (" and below each ablation" if others else ""))
+    return finding(CLAIMS_3D["leakage"], words, accuracy <= chance + LEAKAGE_MARGIN
+                   and all(accuracy < value for value in others.values()))
