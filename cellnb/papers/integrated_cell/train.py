@@ -128,6 +128,22 @@ def _offset_output(model, train_images: torch.Tensor) -> None:
         model.decoder.set_output_offset(train_images.float().mean(dims))
 
 
+def _stage(model_class, config: IntegratedCellConfig, train_images: torch.Tensor,
+           settings: TrainSettings, seed: int, device):
+    """What each stage starts from: the seeded model (the same initial weights whether or not
+    a checkpoint exists) with its output offset, its (compiled) networks, optimisers, scaler and
+    updates, and the generators of the batches and of the prior draws."""
+    torch.manual_seed(seed)
+    model = model_class(config)
+    _offset_output(model, train_images)
+    model = model.to(device)
+    nets, optimizers = _compiled(model, settings.compile), make_optimizers(model)
+    scaler = grad_scaler(device, settings.precision)
+    batches = torch.Generator().manual_seed(seed)
+    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    return model, nets, optimizers, scaler, _Updates(optimizers, scaler), batches, noise
+
+
 def _numbers(**terms) -> dict[str, float]:
     return {name: float(value.detach()) for name, value in terms.items()}
 
@@ -176,15 +192,9 @@ def train_reference(config: IntegratedCellConfig, data: IntegratedCellData,
     _check_fits(config, data)
     if threads is not None:
         configure_threads(threads)
-    torch.manual_seed(seed)   # the same initial weights whether or not a checkpoint exists
-    model = ReferenceModel(config)
-    _offset_output(model, reference_of(data.images[data.parts["train"]]))
-    model = model.to(device)
-    nets, optimizers = _compiled(model, settings.compile), make_optimizers(model)
-    scaler = grad_scaler(device, settings.precision)
-    updates = _Updates(optimizers, scaler)
-    batches = torch.Generator().manual_seed(seed)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    model, nets, optimizers, scaler, updates, batches, noise = _stage(
+        ReferenceModel, config, reference_of(data.images[data.parts["train"]]), settings,
+        seed, device)
     images = reference_of(data.images)
 
     def step(positions):
@@ -271,15 +281,8 @@ def train_conditional(config: IntegratedCellConfig, data: IntegratedCellData, zr
     if threads is not None:
         configure_threads(threads)
     zr = zr.detach().clone()
-    torch.manual_seed(seed)
-    model = ConditionalModel(config)
-    _offset_output(model, data.images[data.parts["train"]])
-    model = model.to(device)
-    nets, optimizers = _compiled(model, settings.compile), make_optimizers(model)
-    scaler = grad_scaler(device, settings.precision)
-    updates = _Updates(optimizers, scaler)
-    batches = torch.Generator().manual_seed(seed)
-    noise = torch.Generator(device=device).manual_seed(seed + 1)
+    model, nets, optimizers, scaler, updates, batches, noise = _stage(
+        ConditionalModel, config, data.images[data.parts["train"]], settings, seed, device)
 
     def step(positions):
         x, labels = data.images[positions].to(device), data.labels[positions].to(device)
