@@ -7,16 +7,17 @@
   generation and integration (Algorithm 3). Start reading here.
 * :mod:`.data` - cells as tensors, class labels and the salted-hash split (5 % held out).
 * :mod:`.train` - both stages through the shared Trainer (Algorithms 1-2), the z^r hand-off.
-* :mod:`.profiles` - the chapter's smoke / cpu / gpu sizes.
+* :mod:`.profiles` - the chapters' smoke / cpu / gpu sizes (2D and 3D).
+* :mod:`.variation` - Algorithm 4 and the walks between cell states (3D paper).
 * :mod:`.analysis` - the trained models run on held-out cells, one function per criterion.
 * :mod:`.evaluate` - the criteria on arrays; :mod:`.findings` - paper vs. this book.
 * :mod:`.figures`, :mod:`.explore` - the chapter's figures; live and static exploration.
 
 The names below are what the chapter notebooks call (``from cellnb.papers import integrated_cell``).
 """
-from . import analysis, evaluate, explore, figures
+from . import analysis, evaluate, explore, figures, variation
 from .data import IntegratedCellData, integrated_cell_data, load_cell_images, load_cells
-from .findings import findings
+from .findings import findings, findings_3d
 from .model import (
     CHANNELS,
     CONDITIONAL_EXITS,
@@ -49,7 +50,7 @@ from .model import (
     structure_of,
     zr_regression_loss,
 )
-from .profiles import chapter_settings
+from .profiles import chapter_3d_settings, chapter_settings
 from .train import (
     TrainSettings,
     TwoStageRun,
@@ -60,7 +61,7 @@ from .train import (
 )
 
 __all__ = [
-    "analysis", "evaluate", "explore", "figures", "findings",
+    "analysis", "evaluate", "explore", "figures", "findings", "findings_3d", "variation",
     "CHANNELS", "CONDITIONAL_EXITS", "PRESETS", "REFERENCE_EXITS",
     "ConditionalModel", "ConditionalOutput", "IntegratedCellConfig", "ReferenceModel",
     "ReferenceOutput",
@@ -71,5 +72,5 @@ __all__ = [
     "reference_of", "structure_of",
     "IntegratedCellData", "integrated_cell_data", "load_cell_images", "load_cells",
     "TrainSettings", "TwoStageRun", "frozen_reference_latents", "train_reference",
-    "train_conditional", "train_integrated_cell", "chapter_settings",
+    "train_conditional", "train_integrated_cell", "chapter_settings", "chapter_3d_settings",
 ]

@@ -29,8 +29,8 @@ MANIFEST_NAMES = ("metadata.csv", "data_jobs_out.csv")   # the successor data's,
 
 @dataclass
 class IntegratedCellData:
-    """Cells as model inputs: images (N, 3, H, W) float32 in [0, 1], channels membrane,
-    structure, DNA; labels (N,) int64 indexing ``class_names``; one metadata row per cell; and
+    """Cells as model inputs: images (N, 3, H, W) or (N, 3, Z, Y, X) float32 in [0, 1], channels
+    membrane, structure, DNA; labels (N,) int64 indexing ``class_names``; one metadata row per cell; and
     the positions of each part (``train``, ``test``, ``val`` when asked for)."""
 
     images: torch.Tensor
@@ -125,15 +125,18 @@ def _cell_ids(metadata: pd.DataFrame) -> np.ndarray:
 
 
 def load_cell_images(dataset: str = "synthetic", *, sim_config=None, data_dir=None,
-                     cache: bool = True, workers: int = 1, pad_to=None) -> ImageSet:
+                     cache: bool = True, workers: int = 1, pad_to=None,
+                     dims: int = 2) -> ImageSet:
     """The chapter's cells as an ImageSet: simulated (cached unless ``cache=False``) or read.
 
     ``"synthetic"``: the toy integrated cells of ``sim_config``
     (:class:`cellnb.sim.IntegratedCellConfig`). ``"allen_2d"``: the 2D paper's PNG folders under
     ``data_dir``, zero-padded to ``pad_to`` (height, width) as the paper padded to 256x256.
-    ``"allen_cells"``: the Allen Cell single-cell (OME-)TIFFs of a manifest, maximum-projected
-    along z as the 2D paper made its images (Sec. 3.1); ``data_dir`` is the manifest CSV or a
-    folder holding one (:data:`MANIFEST_NAMES`).
+    ``"allen_cells"``: the Allen Cell single-cell (OME-)TIFFs of a manifest, volumes for
+    ``dims=3`` (the 3D paper) or maximum-projected along z for ``dims=2``, as the 2D paper made
+    its images (Sec. 3.1); ``data_dir`` is the manifest CSV or a folder holding one
+    (:data:`MANIFEST_NAMES`); ``pad_to`` is then (Y, X) or (Z, Y, X). Synthetic cells take their
+    dimension from ``sim_config.size``.
     """
     if dataset == "synthetic":
         return _synthetic_cells(sim_config, cache=cache, workers=workers)
@@ -147,7 +150,7 @@ def load_cell_images(dataset: str = "synthetic", *, sim_config=None, data_dir=No
     if dataset == "allen_cells":
         from ...data.ic_readers import read_allen_single_cells
 
-        return read_allen_single_cells(_manifest(data_dir), dims=2, projection="max",
+        return read_allen_single_cells(_manifest(data_dir), dims=dims, projection="max",
                                        pad_to=pad_to)
     raise ValueError(f"unknown dataset {dataset!r}; choose from {DATASETS}")
 
@@ -165,11 +168,12 @@ def _manifest(data_dir) -> Path:
 
 
 def load_cells(dataset: str = "synthetic", *, sim_config=None, data_dir=None, cache: bool = True,
-               workers: int = 1, pad_to=None, hold_out: float = HOLD_OUT_2D,
+               workers: int = 1, pad_to=None, dims: int = 2, hold_out: float = HOLD_OUT_2D,
                validate: float = 0.0, salt: str = DEFAULT_SALT) -> IntegratedCellData:
-    """:func:`load_cell_images` then :func:`integrated_cell_data`: the chapter's data in one call."""
+    """:func:`load_cell_images` then :func:`integrated_cell_data`: the chapter's data in one call.
+    The 3D chapter passes ``dims=3`` and the 3D paper's ``hold_out`` (``HOLD_OUT_3D``, 10 %)."""
     cells = load_cell_images(dataset, sim_config=sim_config, data_dir=data_dir, cache=cache,
-                             workers=workers, pad_to=pad_to)
+                             workers=workers, pad_to=pad_to, dims=dims)
     return integrated_cell_data(cells, hold_out=hold_out, validate=validate, salt=salt)
 
 

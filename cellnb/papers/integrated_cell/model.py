@@ -237,12 +237,17 @@ PRESETS = {
     "cpu_3d": replace(
         PAPER_3D, image_shape=(32, 24, 16), channels=(8, 16, 32, 64), reference_encoder_levels=3,
         latent_reference=16, latent_structure=16, n_classes=6, encd_widths=(128, 128, 64),
-        decd_channels=(8, 16, 32), output_offset=True),
+        decd_channels=(8, 16, 32), output_offset=True, lr=1e-3),
     # The smallest model with the same wiring, for tests.
     "smoke": IntegratedCellConfig(
         image_shape=(32, 32), channels=(8, 16, 32), latent_reference=8, latent_structure=8,
         n_classes=4, encd_widths=(32, 32, 16), decd_channels=(8, 16), output_offset=True,
         lr=1e-3, lr_encd=1e-3),
+    # The smallest 3D model with the 3D paper's wiring, for tests: 32x24x16 -> 2x1x1.
+    "smoke_3d": replace(
+        PAPER_3D, image_shape=(32, 24, 16), channels=(4, 8, 16, 32), reference_encoder_levels=3,
+        latent_reference=8, latent_structure=8, n_classes=4, encd_widths=(32, 32, 16),
+        decd_channels=(4, 8), output_offset=True, lr=1e-3),
 }
 
 
