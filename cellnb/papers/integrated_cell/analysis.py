@@ -393,3 +393,108 @@ def leakage_check(held: HeldOut, *, seed: int = 0) -> dict:
     counts = np.bincount(held.labels)
     folds = int(np.clip(counts[counts > 0].min(), 2, 5))   # stratified folds need members
     return evaluate.class_leakage(held.output.zs.numpy(), held.labels, seed=seed, folds=folds)
+
+
+# --- 3D paper: how variable each structure is (Algorithm 4) and the walk between states -------
+
+STATES = ("interphase", "mitotic")   # the toy cells' states: the 3D paper's interphase and M1-M7
+
+
+def cell_states(metadata: pd.DataFrame) -> np.ndarray | None:
+    """Each cell's state name (:data:`STATES`) from the toy cells' ``mitotic`` flag; None for cells
+    without one (the Allen manifests name mitotic stages differently, when at all)."""
+    if "mitotic" not in metadata:
+        return None
+    return np.where(metadata["mitotic"].astype(bool).to_numpy(), STATES[1], STATES[0])
+
+
+def variation_cells(held: HeldOut, per_state: int, *, seed: int = 0) -> np.ndarray:
+    """Positions into the held-out cells for Algorithm 4: up to ``per_state`` random cells of each
+    state (all held-out cells' if there are no states), sorted."""
+    rng = np.random.default_rng(seed)
+    states = cell_states(held.metadata)
+    groups = [np.arange(len(held))] if states is None else [
+        np.flatnonzero(states == state) for state in STATES]
+    return np.sort(np.concatenate([rng.choice(group, min(per_state, len(group)), replace=False)
+                                   for group in groups]))
+
+
+def variation_check(conditional: ConditionalModel, held: HeldOut, class_names, positions, n: int,
+                    *, sim_config=None, seed: int = 0) -> dict:
+    """Algorithm 4 in every chosen held-out cell for every structure (criteria V1 and V2; 3D Sec.
+    3.4.5, Figs. S7-S8), against the toy cells' ground truth when ``sim_config`` is given.
+
+    Returns ``table`` (one row per cell and class: ``position``, ``label``, ``structure``,
+    ``state``, ``model`` and ``truth`` = -log det(corr) / n of n decoded and n true structures;
+    smaller is more variable), ``by_class`` (their per-class means), V1's ``spearman`` /
+    ``n_classes`` with the most stereotyped and most variable class of each, and ``mitosis``:
+    class -> :func:`.evaluate.state_shift` of the model's values (empty without mitotic cells
+    among those chosen; None for cells without states), ``mitosis_truth`` the same of the truth's
+    (None without ``sim_config``).
+    """
+    from .variation import model_variation, truth_variation, variation_by_class
+
+    positions = np.asarray(positions, int)
+    k = len(class_names)
+    cells, labels = np.repeat(positions, k), np.tile(np.arange(k), len(positions))
+    states = cell_states(held.metadata)
+    table = pd.DataFrame({
+        "position": cells, "label": labels,
+        "structure": [class_names[label] for label in labels],
+        "state": STATES[0] if states is None else states[cells],
+        "model": model_variation(conditional, held.zr[cells].numpy(), labels, n, seed=seed)})
+    if sim_config is not None:
+        ids = held.metadata["cell"].astype(int).to_numpy()[cells]
+        table["truth"] = truth_variation(sim_config, ids, labels, n, seed=seed)
+    by_class = pd.DataFrame({column: variation_by_class(table[column], labels, class_names)
+                             for column in ("model", "truth") if column in table})
+    result = dict(table=table, by_class=by_class, spearman=None, n_classes=len(by_class))
+    if "truth" in by_class:
+        result.update(evaluate.variation_agreement(by_class.model, by_class.truth))
+        result["most_stereotyped"] = by_class.idxmax().to_dict()   # largest: least variable
+        result["most_variable"] = by_class.idxmin().to_dict()
+    if states is None:
+        return dict(result, mitosis=None, mitosis_truth=None)
+    mitotic = table.state == STATES[1]
+    for key, column in (("mitosis", "model"), ("mitosis_truth", "truth")):
+        result[key] = None if column not in table else {
+            name: evaluate.state_shift(group[column], mitotic[group.index])
+            for name, group in table.groupby("structure", sort=False)
+            if mitotic[group.index].any() and (~mitotic[group.index]).any()}
+    return result
+
+
+def state_walk(conditional: ConditionalModel, held: HeldOut, steps_per_leg: int, *,
+               kind: str = "arc") -> dict:
+    """The walk of 3D Fig. S9 on the held-out cells: the medoid z^r of each state (city-block,
+    as the authors' code), a path through them (arc or linear, :func:`.variation.walk`) and every
+    structure decoded along it at z^s = 0. Returns ``frames`` (steps, K, 3, ...), ``path``,
+    ``anchors`` (state -> held-out position), ``states`` (step index -> state name, for the
+    figures) and the ``norms`` of the path's codes (an arc keeps them near the anchors')."""
+    from .explore import walk_frames
+    from .variation import state_medoids, walk
+
+    states = cell_states(held.metadata)
+    if states is None:
+        raise ValueError("the walk goes between cell states; these cells have no 'mitotic' flag")
+    anchors = state_medoids(held.zr.numpy(), states, STATES)
+    if len(anchors) < 2:
+        raise ValueError(f"the held-out cells hold only {sorted(anchors)}: the walk needs a cell "
+                         "of each state (simulate more cells or hold out more)")
+    path = walk(held.zr.numpy()[list(anchors.values())], steps_per_leg, kind=kind)
+    labels = {i * (steps_per_leg - 1): state for i, state in enumerate(anchors)}
+    return dict(frames=walk_frames(conditional, path), path=path, anchors=anchors,
+                states=labels, norms=np.linalg.norm(path, axis=1))
+
+
+def encd_design_check(held: HeldOut, class_names, *, seed: int = 0) -> dict:
+    """What one EncD^s design does to the structure code, on held-out cells (criterion L1 and
+    its side effects): the class probe's ``accuracy``, ``chance`` and ``excess``
+    (:func:`leakage_check`), the class head's hold-out ``class_accuracy`` (Table S11's number:
+    does moving the class out of z^s help ŷ?) and z^s's ``zs_mmd`` to N(0, I) (does the code
+    still match the prior?)."""
+    predicted = held.output.class_log_probs.argmax(1).numpy()
+    confusion = evaluate.confusion_table(held.labels, predicted, list(class_names))
+    return dict(leakage_check(held, seed=seed),
+                class_accuracy=evaluate.confusion_accuracy(confusion)[2],
+                zs_mmd=evaluate.mmd_to_prior(held.output.zs.numpy(), seed=seed))

@@ -132,19 +132,22 @@ def loss_curves(reference_history: pd.DataFrame | None,
 
 
 def preprocessing(raw, aligned, record):
-    """A real cell before and after the papers' preprocessing (2D paper Sec. 3.1).
+    """A real cell before and after the papers' preprocessing (Sec. 3.1 of both papers).
 
-    ``raw`` (2, H, W) membrane + DNA as imaged (e.g. a maximum projection), ``aligned`` the
-    output of :func:`cellnb.data.alignment.preprocess_cell` and its ``record``. Each side is
-    scaled to its own range for display. What the reader sees: the cell turned so that its long
-    axis is horizontal, the nucleus at the centre and the body on the canonical side.
+    ``raw`` (2, H, W) membrane + DNA as imaged (e.g. a maximum projection) or a volume (2, Z, Y,
+    X), drawn as :func:`projections`; ``aligned`` the output of
+    :func:`cellnb.data.alignment.preprocess_cell` and its ``record``. Each side is scaled to its
+    own range for display. What the reader sees: the cell turned so that its long axis is
+    horizontal, the nucleus at the centre and the body on the canonical side.
     """
-    raw = minmax_normalize(_numpy(raw), axis=(-2, -1))
+    raw = _numpy(raw)
+    raw = minmax_normalize(raw, axis=tuple(range(1, raw.ndim)))
     title = (f"aligned: rotated {record.rotation_deg:+.0f} deg, flipped "
              f"{'x' if record.flipped_major else ''}{'y' if record.flipped_minor else ''}"
              f"{'' if record.flipped_major or record.flipped_minor else 'none'}")
-    return image_grid([cell_rgb(raw), cell_rgb(_numpy(aligned))], ncols=2, size=3.0,
-                      titles=["as imaged (max projection)", title])
+    imaged = "as imaged (max projection)" if raw.ndim == 3 else "as imaged (top, side)"
+    return image_grid([_picture(raw), _picture(_numpy(aligned))], ncols=2, size=3.0,
+                      titles=[imaged, title])
 
 
 def reconstructions(images, reconstructed, *, titles: Sequence[str] = ("input", "reconstruction"),
@@ -656,3 +659,72 @@ def walk_strip(frames, class_names: Sequence[str], *, steps: Sequence[float] | N
     tiles = [tile for row in rows for tile in row]
     return image_grid(tiles, ncols=n_steps, titles=titles + [""] * (len(tiles) - n_steps),
                       row_labels=labels, size=size)
+
+
+def correlation_distributions(structures: dict, labels, class_names: Sequence[str], *,
+                              ks: pd.DataFrame | None = None, ncols: int = 4,
+                              bins: int = 30):
+    """Per structure, the distribution of Pearson r between every pair of its cells' structure
+    channels, one curve per source: the 3D paper's Fig. S6.
+
+    ``structures`` maps a source's name (e.g. "data", "generated", "enc-dec") to its (N, ...)
+    structure channels, all of the same cells' classes ``labels`` (N,). ``ks`` (optional:
+    :func:`.analysis.correlation_check`'s table) puts each class's KS distances in its title. What
+    the reader looks for (3D Sec. 3.4.4): generated cells as alike to each other as real cells of
+    the class are; a curve shifted right means the model draws the structure too uniformly, one
+    shifted left more diversely. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .evaluate import pairwise_correlations
+
+    labels = np.asarray(labels, int)
+    classes = [k for k in range(len(class_names)) if (labels == k).sum() >= 2]
+    ncols = max(1, min(ncols, len(classes)))
+    nrows = max(1, -(-len(classes) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.1 * nrows), squeeze=False,
+                             sharex=True)
+    colours = dict(zip(structures, category_colours(len(structures))))
+    edges = np.linspace(-1, 1, bins + 1)
+    for ax, k in zip(axes.flat, classes):
+        for name, images in structures.items():
+            r = pairwise_correlations(np.asarray(images)[labels == k])
+            ax.hist(r, edges, density=True, histtype="step", color=colours[name], label=name)
+        title = str(class_names[k])
+        if ks is not None and class_names[k] in ks.index:
+            title += "\nKS " + ", ".join(f"{column} {value:.2f}"
+                                         for column, value in ks.loc[class_names[k]].items())
+        ax.set_title(title, fontsize=8)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(classes):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("pairwise r")
+    axes.flat[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def leakage_bars(table: pd.DataFrame):
+    """How well a probe reads the class from z^s under each EncD^s design (criterion L1).
+
+    ``table`` has one row per design (index: its name) with columns ``accuracy`` (the probe's
+    cross-validated accuracy, :func:`.evaluate.class_leakage`) and ``chance`` (the majority-class
+    rate). A bar at the dashed line means z^s holds no class; the 3D paper's (K+1)-way EncD^s
+    (Sec. 2.2.2) is meant to get there. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(table) + 2.0, 2.8))
+    positions = np.arange(len(table))
+    ax.bar(positions, table["accuracy"], color=category_colours(len(table)), width=0.6)
+    chance = float(table["chance"].max())
+    ax.axhline(chance, color="k", linestyle="--", linewidth=1)
+    ax.text(len(table) - 0.5, chance, " chance", va="bottom", ha="right", fontsize=8)
+    for x, value in zip(positions, table["accuracy"]):
+        ax.text(x, value, f"{value:.0%}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(positions, [str(name) for name in table.index])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("class read from z^s")
+    fig.tight_layout()
+    return fig
