@@ -11,7 +11,8 @@ from a CDN) and fails on any figure a reader would see blank. A figure counts as
 * every visible trace drew marks: an SVG trace group (``g.trace``, ``g.hm`` for heatmaps, ...)
   with a path or image of non-zero size. WebGL traces (``scattergl``, which ``px.scatter`` picks
   above 1000 points) draw into a canvas whose pixels cannot be read back, so for them a canvas
-  with a size is the evidence,
+  with a size is the evidence; so do 3D scenes (``isosurface``, ``mesh3d``, ``scatter3d``...),
+  whose evidence is a canvas with a size in the scene's ``.gl-container``,
 * every slider of ``layout.sliders`` drew its rail (``.slider-container`` holding a
   ``.slider-rail-rect`` of non-zero width and a grip).
 
@@ -53,6 +54,7 @@ RENDER_PROBE = """<script>
 (function () {
   var TRACE_GROUPS = "g.trace, g.hm, g.im, g.contour";  // one SVG group per drawn trace
   var WEBGL_TRACE = /gl$|^splom$/;
+  var SCENE_TRACE = /^(isosurface|volume|mesh3d|scatter3d|surface|cone|streamtube)$/;
   function all(root, selector) { return Array.prototype.slice.call(root.querySelectorAll(selector)); }
   function area(el) { var r = el.getBoundingClientRect(); return r.width * r.height > 0; }
   function extent(el) { var r = el.getBoundingClientRect(); return r.width > 0 || r.height > 0; }
@@ -66,6 +68,8 @@ RENDER_PROBE = """<script>
       return !g.closest(".rangeslider-container") && all(g, "path, image").some(extent);
     });
     var canvas = all(div, "canvas.gl-canvas-context").some(area);
+    var scenes = traces.filter(function (t) { return SCENE_TRACE.test(t.type || ""); }).length;
+    var sceneCanvas = all(div, ".gl-container canvas").some(area);
     var sliders = all(div, ".slider-container .slider-group").filter(function (s) {
       var rail = s.querySelector(".slider-rail-rect");
       return rail && rail.getBoundingClientRect().width > 0 && s.querySelector(".slider-grip-rect");
@@ -73,7 +77,8 @@ RENDER_PROBE = """<script>
     var box = div.getBoundingClientRect();
     return {id: div.id, width: Math.round(box.width), height: Math.round(box.height),
             svg_layers: all(div, ".main-svg").filter(area).length,
-            traces: traces.length, traces_drawn: groups.length + (canvas ? webgl : 0),
+            traces: traces.length,
+            traces_drawn: groups.length + (canvas ? webgl : 0) + (sceneCanvas ? scenes : 0),
             trace_types: traces.map(function (t) { return t.type || "scatter"; }),
             sliders: shown(div.layout && div.layout.sliders).length, sliders_drawn: sliders.length};
   }

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -135,3 +136,16 @@ def test_each_blank_figure_is_reported_even_when_plotly_js_loaded(tmp_path):
     assert "figure 1" in problems[0] and "plotly drew no .main-svg layer" in problems[0]
     assert "figure 2" in problems[1] and "0 of its 1 trace(s) (scatter) drew any mark" in problems[1]
     assert "figure 3" in problems[2] and "0 of its 1 slider(s) drew a rail" in problems[2]
+
+
+def test_a_3d_isosurface_counts_as_drawn_when_its_scene_canvas_has_a_size(tmp_path):
+    """3D scenes draw into a WebGL canvas (headless Chromium renders it in software); before
+    the checker knew them, every isosurface of the 3D chapter counted as blank."""
+    z, y, x = np.mgrid[:8, :10, :12]
+    blob = np.exp(-((z - 4) ** 2 + (y - 5) ** 2 + (x - 6) ** 2) / 8.0)
+    figure = go.Figure(go.Isosurface(x=x.ravel(), y=y.ravel(), z=z.ravel(), value=blob.ravel(),
+                                     isomin=0.5, isomax=0.5, surface_count=1))
+    report = checker.render_report(checker.find_chromium(), _page(tmp_path, _figure_html(figure)))
+    (drawn,) = report["figures"]
+    assert (drawn["trace_types"], drawn["traces_drawn"]) == (["isosurface"], 1)
+    assert checker.page_problems(tmp_path / "page.html", report) == []
