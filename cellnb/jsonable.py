@@ -53,10 +53,20 @@ def from_plain(value):
         import pandas as pd
 
         split = value[TABLE_KEY]
-        return pd.DataFrame(split["data"], index=split["index"], columns=split["columns"])
+        return pd.DataFrame(split["data"], index=_labels(split["index"]),
+                            columns=_labels(split["columns"]))
     if isinstance(value, dict):
         return {k: from_plain(v) for k, v in value.items()}
     return value
+
+
+def _labels(labels: list):
+    """Row or column labels of a split table; tuples (written as lists) are a MultiIndex's."""
+    import pandas as pd
+
+    if labels and all(isinstance(label, list) for label in labels):
+        return pd.MultiIndex.from_tuples([tuple(label) for label in labels])
+    return labels
 
 
 def json_default(value):

@@ -109,6 +109,18 @@ def test_record_writes_numbers_and_tables_that_read_back(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_tables_with_two_level_labels_read_back(tmp_path):
+    path = tmp_path / "metrics.json"
+    parts = {source: pd.DataFrame({"shift": [0.1, -0.2], "p": [0.5, 0.01]}, index=["a", "b"])
+             for source in ("model", "truth")}
+    wide = pd.concat(parts, axis=1)           # columns (model, shift), (model, p), ...
+    record("wide", wide, path=path)
+    record("long", wide.T, path=path)         # the same labels on the rows
+    metrics = read_metrics(path)
+    pd.testing.assert_frame_equal(metrics["wide"], wide)
+    pd.testing.assert_frame_equal(metrics["long"], wide.T)
+
+
 def test_record_defaults_to_the_metrics_file_of_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CELLNB_METRICS_FILE", str(tmp_path / "chapter.metrics.json"))
     cellnb.record("x", 1)
