@@ -728,3 +728,27 @@ def leakage_bars(table: pd.DataFrame):
     ax.set_ylabel("class read from z^s")
     fig.tight_layout()
     return fig
+
+
+def variation_against_truth(by_class: pd.DataFrame, spearman: float | None = None):
+    """Each structure's mean Algorithm 4 statistic, the model's against the truth's (criterion
+    V1): one labelled dot per class. ``by_class`` has columns ``model`` and ``truth``
+    (:func:`.analysis.variation_check`); both axes read "larger: more stereotyped". The dots
+    need not lie on the diagonal (the model's values depend on its decoder, the truth's on the
+    simulator's noise), only rise together: the Spearman correlation is in the title. Returns
+    the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    colours = category_colours(len(by_class))
+    for (name, row), colour in zip(by_class.iterrows(), colours):
+        ax.scatter(row.truth, row.model, color=colour, s=30, zorder=3)
+        ax.annotate(str(name), (row.truth, row.model), textcoords="offset points",
+                    xytext=(4, 3), fontsize=8)
+    ax.set_xlabel("truth: -log det(corr) / n")
+    ax.set_ylabel("model: -log det(corr) / n")
+    ax.set_title("per-class variation" + ("" if spearman is None
+                                          else f", Spearman {spearman:+.2f}"), fontsize=10)
+    fig.tight_layout()
+    return fig
