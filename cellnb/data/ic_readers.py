@@ -32,12 +32,13 @@ the channels in the papers' order ``("membrane", "structure", "dna")``:
 The papers' other pre-processing (background subtraction, alignment, centring, flipping,
 rescaling to 0.317 um/px) was done upstream, before release, and is not repeated here; only
 the final zero padding is offered (``pad_to``), since cells of a copy of one's own may differ
-in size. Errors name the file (and manifest row) at fault and say what to do.
+in size. Errors name the file (and manifest row) at fault and say what to do. Listing and
+reading per-class PNG folders is shared with the LIN reader of biogans, in
+:mod:`cellnb.data.png_folders`.
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,6 +47,17 @@ import numpy as np
 import pandas as pd
 
 from cellnb.data.imageset import ImageSet
+from cellnb.data.png_folders import (
+    PngFolderLayout,
+    check_memory,
+    class_folder_pngs,
+    class_table,
+    no_class_folders_message,
+    pad_centred,
+    png_size,
+    read_rgb_png,
+    select_classes,
+)
 from cellnb.data.validation import DataFormatError, cell_positions, check_array
 
 IC_CHANNELS = ("membrane", "structure", "dna")
@@ -75,6 +87,12 @@ _PNG_FIX = ("copy it again from s3://aics.integrated.cell.arxiv.paper.data (see 
             "cellnb.data.registry.describe('allen_integrated_cell_2d'))")
 _TIFF_FIX = ("copy it again from the release (see "
              "cellnb.data.registry.describe('allen_integrated_cell_3d'))")
+# The 2D data's per-structure PNG folders, as cellnb.data.png_folders' messages name them.
+IC2D_LAYOUT = PngFolderLayout(
+    class_word="structure", class_column="class", keyword="classes",
+    dataset="allen_integrated_cell_2d", data_name="the 2D data",
+    root_hint="<data_dir>/allen_integrated_cell_2d/2D",
+    rgb_meaning="R = membrane, G = structure, B = DNA", fix=_PNG_FIX)
 
 
 # ------------------------------------------------------------------------- salted-hash split
@@ -190,33 +208,13 @@ def list_ic2d_pngs(root, *, classes: Sequence[str] | None = None) -> pd.DataFram
     Rows are sorted by class, then file name in natural order (``cell2`` before ``cell10``).
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"no folder at {root}; pass the folder whose sub-folders are the structures "
-            "(<root>/<structure>/<cell>.png), i.e. <data_dir>/allen_integrated_cell_2d/2D "
-            "(see cellnb.data.registry.describe('allen_integrated_cell_2d'))")
-    by_class = {folder.name: sorted((path for path in folder.iterdir() if _is_png(path)),
-                                    key=lambda path: _natural_key(path.name))
-                for folder in root.iterdir() if folder.is_dir()}
-    by_class = {name: files for name, files in by_class.items() if files}
+    by_class = {name: files for name, files in class_folder_pngs(root, IC2D_LAYOUT).items()
+                if files}                     # an empty structure folder is skipped
     if not by_class:
-        raise DataFormatError(_no_class_folders_message(root))
+        raise DataFormatError(no_class_folders_message(root, IC2D_LAYOUT))
     found = sorted(by_class)                  # code-point order, like the official np.unique
-    if classes is not None:
-        classes = [classes] if isinstance(classes, str) else list(classes)
-        unknown = [name for name in classes if name not in by_class]
-        if unknown:
-            raise DataFormatError(f"{root} has no class folder(s) {unknown} holding PNGs; its "
-                                  f"classes are {found}. Pass classes= from that list")
-    wanted = found if classes is None else [name for name in found if name in classes]
-    rows = [(name, path) for name in wanted for path in by_class[name]]
-    table = pd.DataFrame({
-        "class": pd.Categorical([name for name, _ in rows], categories=found),
-        "file": [path.relative_to(root).as_posix() for _, path in rows],
-        "cell_id": [path.stem for _, path in rows],
-        "path": [str(path) for _, path in rows]})
-    table.insert(1, "class_index", table["class"].cat.codes.astype(np.int64))
-    return table
+    wanted = select_classes(found, classes, root, IC2D_LAYOUT)
+    return class_table(by_class, wanted, categories=found, relative_to=root, layout=IC2D_LAYOUT)
 
 
 def read_ic2d_pngs(root, *, classes: Sequence[str] | None = None, indices=None,
@@ -244,11 +242,12 @@ def read_ic2d_pngs(root, *, classes: Sequence[str] | None = None, indices=None,
     table = list_ic2d_pngs(root, classes=classes)
     table = table.iloc[cell_positions(indices, len(table))].reset_index(drop=True)
     paths = [Path(path) for path in table["path"]]
-    shape = _common_shape([_png_size(path) for path in paths], paths, pad_to, "(height, width)")
+    shape = _common_shape([png_size(path, IC2D_LAYOUT) for path in paths], paths, pad_to,
+                          "(height, width)")
     _check_memory(len(paths), len(IC_CHANNELS), shape, max_bytes)
     images = np.zeros((len(paths), len(IC_CHANNELS), *shape), dtype=np.float32)
     for i, path in enumerate(paths):
-        images[i] = _pad_centred(read_ic2d_png(path), shape, path)
+        images[i] = pad_centred(read_ic2d_png(path), shape, path)
     return ImageSet(images=images, channels=IC_CHANNELS, metadata=table.drop(columns="path"),
                     attrs={"source": "Integrated Cell 2D PNGs (Johnson et al. 2017)",
                            "directory": str(Path(root)), "class_names":
@@ -257,60 +256,9 @@ def read_ic2d_pngs(root, *, classes: Sequence[str] | None = None, indices=None,
 
 def read_ic2d_png(path) -> np.ndarray:
     """One cell as float32 ``(3, H, W)`` in [0, 1]: membrane (R), structure (G), DNA (B)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()                       # PIL reads lazily: truncation shows only here
-            mode = image.mode
-            if mode not in ("RGB", "RGBA", "P"):
-                raise DataFormatError(
-                    f"{path} has mode {mode} (bands {image.getbands()}), not RGB: a cell of the "
-                    "2D data is one RGB PNG with R = membrane, G = structure, B = DNA. A "
-                    "single-channel file is one channel only; re-export the cell as RGB or "
-                    + _PNG_FIX)
-            pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise DataFormatError(f"{path} could not be read as a PNG ({type(error).__name__}: "
-                              f"{error}); it is probably truncated or not an image: "
-                              f"{_PNG_FIX}") from error
+    pixels = read_rgb_png(path, IC2D_LAYOUT)
     planes = np.stack([pixels[..., PNG_RGB_PLANE[name]] for name in IC_CHANNELS])
     return planes.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
-
-
-def _png_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the PNG header, without decoding the pixels."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise DataFormatError(f"{path} could not be read as a PNG ({type(error).__name__}: "
-                              f"{error}); it is probably truncated or not an image: "
-                              f"{_PNG_FIX}") from error
-    return height, width
-
-
-def _is_png(path: Path) -> bool:
-    return path.suffix.lower() == ".png" and path.is_file()
-
-
-def _no_class_folders_message(root: Path) -> str:
-    """Why ``root`` holds no ``<structure>/<cell>.png``, and which folder to pass instead."""
-    flat = [path for path in root.iterdir() if _is_png(path)]
-    if flat:
-        return (f"{root} holds PNGs directly ({flat[0].name}, ...) but no class folders; the "
-                "class of a cell is the name of its folder, so pass the folder above the "
-                "structure folders (<root>/<structure>/<cell>.png)")
-    deeper = next((path for path in root.rglob("*.png") if path.is_file()), None)
-    if deeper is not None:
-        return (f"{root} holds no <structure>/<cell>.png, but PNGs deeper down (e.g. "
-                f"{deeper}); pass {deeper.parent.parent} (the folder whose sub-folders are the "
-                "structures) as root")
-    return (f"{root} holds no PNGs; expected <root>/<structure>/<cell>.png. Copy the 2D data "
-            "there (cellnb.data.registry.describe('allen_integrated_cell_2d'))")
 
 
 # ------------------------------------------------------------------- 3D data: manifest + TIFFs
@@ -491,7 +439,7 @@ def read_allen_single_cells(manifest, *, root=None, channels: Sequence[str] = IC
     images = np.zeros((len(table), len(channels), *shape), dtype=np.float32)
     for i, layout in enumerate(layouts):
         cell = layout.read(dims, projection, scale)
-        images[i] = _pad_centred(cell, shape, layout.path)
+        images[i] = pad_centred(cell, shape, layout.path)
     metadata = table[["structure", "structure_index", "cell_id", "file", "manifest_row"]]
     return ImageSet(images=images, channels=channels, metadata=metadata.reset_index(drop=True),
                     attrs={"source": "Allen Cell single cells (Integrated Cell papers)",
@@ -872,33 +820,10 @@ def _common_shape(shapes, paths, pad_to, wanted: str) -> tuple[int, ...]:
     return sizes[0]
 
 
-def _pad_centred(cell: np.ndarray, shape: tuple[int, ...], path) -> np.ndarray:
-    """Zero-pad ``(C, *spatial)`` to ``(C, *shape)``, splitting the padding evenly."""
-    spatial = cell.shape[1:]
-    if spatial == tuple(shape):
-        return cell
-    if any(have > want for have, want in zip(spatial, shape)):
-        raise DataFormatError(f"{path} is {spatial}, larger than {shape}; pass a larger pad_to")
-    before = [(want - have) // 2 for have, want in zip(spatial, shape)]
-    pads = [(0, 0)] + [(b, want - have - b) for b, have, want in zip(before, spatial, shape)]
-    return np.pad(cell, pads)
-
-
 def _check_memory(n: int, n_channels: int, shape, max_bytes: int) -> None:
-    needed = n * n_channels * int(np.prod(shape)) * 4
-    if needed > max_bytes:
-        raise MemoryError(
-            f"{n:,} cells of {n_channels}x{'x'.join(map(str, shape))} float32 need "
-            f"{needed / 2**30:.1f} GiB, more than max_bytes={max_bytes:,}. Read a subset "
-            "(rows=/indices=, e.g. one side of salted_hash_split, or structures=/classes=), "
-            "use dims=2, or raise max_bytes if the memory is there")
-
-
-
-def _natural_key(text: str) -> tuple:
-    """Sort key reading digit runs as numbers: ``cell2`` before ``cell10``."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", text) if part)
+    check_memory(n, n_channels, shape, max_bytes, how_to_shrink=(
+        "Read a subset (rows=/indices=, e.g. one side of salted_hash_split, or "
+        "structures=/classes=), use dims=2"))
 
 
 __all__ = [
