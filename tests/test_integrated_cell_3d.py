@@ -199,9 +199,14 @@ def write_allen_volumes(root: Path, n_cells: int = 60) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def allen_volumes(tmp_path_factory):
+    return write_allen_volumes(tmp_path_factory.mktemp("allen") / "cells")
+
+
 @pytest.mark.notebook
-def test_the_3d_chapter_runs_on_allen_single_cell_volumes(tmp_path):
-    data_dir = write_allen_volumes(tmp_path / "allen")
+def test_the_3d_chapter_runs_on_allen_single_cell_volumes(tmp_path, allen_volumes):
+    data_dir = allen_volumes
     executed = run_notebook(REPO / "notebooks" / "integrated_cell_3d.ipynb", profile="smoke",
                             parameters={"dataset": "allen_cells", "data_dir": str(data_dir)},
                             build_dir=tmp_path / "build")
@@ -221,3 +226,14 @@ def test_variation_against_truth_labels_a_dot_per_class():
     ax = fig.axes[0]
     assert [text.get_text() for text in ax.texts] == list(by_class.index)
     assert "Spearman +1.00" in ax.get_title()
+
+
+@pytest.mark.notebook
+def test_the_leakage_ablation_runs_on_allen_single_cell_volumes(tmp_path, allen_volumes):
+    executed = run_notebook(
+        REPO / "notebooks" / "integrated_cell_3d_leakage.ipynb", profile="smoke",
+        parameters={"dataset": "allen_cells", "data_dir": str(allen_volumes)},
+        build_dir=tmp_path / "build")
+    metrics = read_metrics(executed.with_suffix(".metrics.json"))
+    assert list(metrics["leakage"].index) == ["k_plus_1", "binary", "none"]
+    assert metrics["claim_leakage"] in ("yes", "no")
