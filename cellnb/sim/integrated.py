@@ -53,8 +53,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -64,7 +62,7 @@ from scipy import ndimage
 
 from ..data.alignment import scale_to_unit_range, subtract_mode_background
 from ..data.imageset import ImageSet
-from ..progress import progress as progress_bar
+from .chunks import render_cells
 from .drawing import random_curves, sample_points_in, smooth_noise, splat
 from .geometry import Cell, CellLayers, FieldMaps, Shape, Tessellation, tessellate
 from .imaging import Acquisition, acquire, sample_acquisition
@@ -868,22 +866,10 @@ def generate_integrated_cells(config: IntegratedCellConfig | None = None, *,
     config = config or IntegratedCellConfig()
     config.validate()
     labels = assign_labels(config)
-    n_chunks = min(config.n_cells, max(8 * workers, -(-config.n_cells // 100)))
-    chunks = np.array_split(np.arange(config.n_cells), n_chunks)
-    render = partial(_render_chunk, config=config, labels=labels)
-    bar = progress_bar(total=config.n_cells, desc="simulating integrated cells", unit="cells",
-                       disable=not progress)
-    # Filled in place as chunks arrive: a large volume set is held once, not twice.
-    images = np.empty((config.n_cells, len(INTEGRATED_CHANNELS)) + config.shape, np.float32)
-    masks = np.empty((config.n_cells, len(INTEGRATED_MASKS)) + config.shape, np.uint8)
-    rows = []
-    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for part in (pool.map(render, chunks) if pool else map(render, chunks)):
-            for image, mask, row in part:
-                images[len(rows)], masks[len(rows)] = image, mask
-                rows.append(row)
-            bar.update(len(part))
-    bar.close()
+    images, masks, rows = render_cells(
+        partial(_render_chunk, config=config, labels=labels), config.n_cells,
+        (len(INTEGRATED_CHANNELS), *config.shape), (len(INTEGRATED_MASKS), *config.shape),
+        workers=workers, desc="simulating integrated cells", progress=progress)
     return ImageSet(images, INTEGRATED_CHANNELS, pd.DataFrame(rows), masks,
                     INTEGRATED_MASKS, tables={"structures": structure_table(config)},
                     attrs=dict(generator="cellnb.sim.integrated",

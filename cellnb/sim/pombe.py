@@ -46,8 +46,6 @@ worker processes changes no pixel, and a cell's own green is exactly the one
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -56,7 +54,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..data.imageset import ImageSet
-from ..progress import progress as progress_bar
+from .chunks import render_cells
 from .drawing import sample_points_in, smooth_noise, splat
 from .imaging import Acquisition, acquire, sample_acquisition
 
@@ -563,21 +561,11 @@ def generate_pombe_cells(config: PombeConfig | None = None, *, workers: int = 1,
     """
     config = config or PombeConfig()
     config.validate()
-    n_chunks = min(config.n_cells, max(4 * workers, -(-config.n_cells // 200)))
-    chunks = np.array_split(np.arange(config.n_cells), n_chunks)
-    render = partial(_render_chunk, config=config)
-    bar = progress_bar(total=config.n_cells, desc="simulating fission-yeast cells",
-                       unit="cells", disable=not progress)
-    images = np.empty((config.n_cells, len(POMBE_CHANNELS)) + config.shape, np.float32)
-    masks = np.empty((config.n_cells, len(POMBE_MASKS)) + config.shape, np.uint8)
-    rows = []
-    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        for part in (pool.map(render, chunks) if pool else map(render, chunks)):
-            for image, mask, row in part:
-                images[len(rows)], masks[len(rows)] = image, mask
-                rows.append(row)
-            bar.update(len(part))
-    bar.close()
+    images, masks, rows = render_cells(
+        partial(_render_chunk, config=config), config.n_cells,
+        (len(POMBE_CHANNELS), *config.shape), (len(POMBE_MASKS), *config.shape),
+        workers=workers, chunk_size=200, chunks_per_worker=4,
+        desc="simulating fission-yeast cells", progress=progress)
     return ImageSet(images, POMBE_CHANNELS, pd.DataFrame(rows), masks, POMBE_MASKS,
                     tables={"classes": pombe_class_table(config), "stages": pombe_stage_table()},
                     attrs=dict(generator="cellnb.sim.pombe", generator_version=GENERATOR_VERSION,
