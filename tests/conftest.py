@@ -45,3 +45,16 @@ def smoke_runs(tmp_path_factory):
     run.seconds = seconds
     run.metrics = metrics
     return run
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests: its models are tiny, and on a shared 2-core CPU
+    waking a second thread costs more than it saves (a smoke forward pass took 0.3-0.5 s on two
+    threads and 5 ms on one). Use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,12 +12,7 @@ from cellnb.papers.biogans.baselines import nearest_indices
 H, W = 12, 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 # ------------------------------------------------------------------- independent generators

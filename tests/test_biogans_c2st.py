@@ -18,13 +18,7 @@ RULER = dict(steps=150, splits=2, batch=16, ndf=8, lr=1e-3, passes=3, progress=F
 QUICK = dict(steps=30, splits=1, batch=16, ndf=8, lr=1e-3, passes=1, progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A critic this small runs faster on one thread than on two that share a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 def images_by_class(seed: int, per_class: int = 160) -> dict[str, torch.Tensor]:

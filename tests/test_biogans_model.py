@@ -17,13 +17,7 @@ from cellnb.papers.biogans.model import batch_norm_count, red_share
 KINDS = ("dcgan", "separable", "star")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models here are tiny: on a shared CPU a second thread costs more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 def build(name: str, *, seed: int = 0, meta: bool = False, **overrides):

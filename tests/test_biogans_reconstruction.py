@@ -27,13 +27,7 @@ FAST = dict(restarts=2, outer_steps=4, inner_steps=20)   # 2 x 80 L-BFGS iterati
 LAST_LAYER_GAIN = 10.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models here are tiny: on a shared CPU a second thread costs more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 def known_generator(kind: str = "separable", seed: int = 0, **overrides):

@@ -18,13 +18,7 @@ SIZE = (24, 40)
 WGAN_COLUMNS = ["critic_loss", "wasserstein", "gradient_penalty", "generator_loss"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: on a shared CPU a second thread costs more than it saves."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 def green_value(k: int) -> float:

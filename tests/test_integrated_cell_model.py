@@ -20,15 +20,7 @@ from cellnb.papers.integrated_cell.model import (
     output_paddings,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models here are tiny: on a shared CPU, waking a second thread costs more than it saves
-    (a smoke forward pass took 0.3-0.5 s on two threads and 5 ms on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (conftest)
 
 
 def build(model_class, name: str, *, meta: bool = False, seed: int = 0, **overrides):
