@@ -267,9 +267,12 @@ def test_the_profiles_define_the_same_settings_and_build_matching_configs():
     assert config.n_classes == len(smoke.classes) and config.iterations == smoke.iterations
     gan = bg.model_config(smoke, "separable", algorithm="gan")
     assert (gan.critic_kind, gan.n_critic, gan.lr) == ("gan", 1, 2e-4)
+    assert gan.iterations == smoke.gan_iterations
     assert tuple(bg.pombe_config(smoke).size) == config.image_size
     for profile in ("smoke", "cpu", "gpu"):
         settings = bg.chapter_settings(profile)
         train = bg.train_settings(settings)
-        assert train_module.epochs_of(bg.model_config(settings), train) >= 1
-        assert max(settings.snapshots) == settings.iterations
+        for algorithm in ("wgan_gp", "gan"):
+            config = bg.model_config(settings, algorithm=algorithm)
+            assert train_module.epochs_of(config, train) >= 1
+            assert max(settings.snapshots) <= config.iterations

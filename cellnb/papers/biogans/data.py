@@ -11,7 +11,7 @@ protein, scaled to [-1, 1] for the generators' tanh output (Section 4.1). Two so
   and the test set must feed both evaluations of Section 5: the two-sample test halves it again
   (a fresh critic trains on one half and is scored on the other, each half at least a batch),
   and the reconstructions of Section 5.2. At the cpu profile's 500 cells per class, 20 % leaves
-  about 50 test cells per class and half, more than one batch of 32.
+  about 100 test cells per class, 50 per half: more than one batch of 32.
 * ``"lin"``: the authors' release read by :func:`cellnb.data.lin_readers.read_lin_pngs`; its
   ``_train`` and ``_test`` folders are the split.
 

@@ -3,19 +3,42 @@
 Each profile names the toy cells (``classes``: SynthPombe protein classes; ``cells_per_class``;
 ``test_fraction`` held out by the salted hash of the cell index), the model preset (``model``: a
 key of ``model.PRESETS``, which fixes the image size and the widths), the WGAN-GP training
-(``batch_size`` per class for the star model, ``n_critic``, ``lr``, ``iterations`` generator
-iterations per model, ``iterations_per_epoch``) and ``snapshots``: the generator iterations
-whose weights are kept for the two-sample test along training (Fig. 3). The GAN baseline trains
-as many iterations with DCGAN's optimiser and one discriminator step (``model.GAN_TRAINING``).
+(``batch_size``, per class for the star model; ``n_critic``; ``lr``; ``iterations``: generator
+iterations of each WGAN-GP model; ``iterations_per_epoch``), ``gan_iterations`` for the GAN
+baseline (DCGAN's optimiser and one discriminator step, ``model.GAN_TRAINING``) and
+``snapshots``: the generator iterations whose weights are kept for the two-sample test along
+training (Fig. 3), the same for both algorithms.
 
 The paper (Sections 3.3, 4, 5; the authors' scripts): 48x80 cells of 6 proteins, nz 100, widths
 64, batch 64, n_critic 5, Adam 1e-4 (0.0, 0.9), 50k iterations for the class-conditional models
 and checkpoints scored at 1k, 5k and 50k (Fig. 3). The ``gpu`` profile keeps all of it on about
-as many toy cells as the paper's 26,909. The CPU profiles shrink scale, not wiring: 24x40 cells
-(the same 3x5 first map, one doubling fewer), nz 32, widths 16, 3 proteins, Adam at 2e-4.
+as many toy cells as the paper's 26,909 (not run yet: no GPU was lent while this was written).
+The CPU profiles shrink scale, not wiring: 24x40 cells (the same 3x5 first map, one doubling
+fewer), nz 32, widths 16, 3 proteins, and, on the ``cpu`` profile, **batch 16 per class, Adam
+at 4e-4 and 500 iterations** for WGAN-GP, 2,000 for the GAN.
 
-MEASURED_SECONDS_PER_ITERATION (below) holds the cpu profile's cost on the 2-core machine this
-was written on, with 2 torch threads, while the machine was otherwise idle.
+Why those, measured (1,209 training cells, WGAN-GP with n_critic 5, cells read back with
+:mod:`cellnb.sim.pombe_measure`; the real training cells: length 10.56 +- 2.09 um, 20.6 %
+dividing, class rules kept by 99-100 %):
+
+* the star model (3 classes) at batch 16 and 4e-4 drew cells of the right length by iteration
+  450 with seed 0 (10.61 +- 1.38 um; rules kept by 80 / 92 / 88 % for ActinLike / RingOnly /
+  TipDots) and by 400 with seed 1 (10.69 +- 1.83 um; 70 / 90 / 86 %, 74 / 91 / 93 % at 500);
+  at 2e-4 it needed about 900 (at 600: 14.5 um, rules 40 / 56 / 28 %), the pace of a batch-32
+  pilot at 2e-4; at 300 both seeds still drew blobs (14.7-15.5 um);
+* the separable model of the 3 pooled classes at batch 16 and 4e-4: 10.84 +- 1.60 um at 400,
+  10.65 +- 1.56 at 500;
+* the separable GAN at batch 16 still drew full-width blobs at 1,000 iterations (15.8 um) and
+  cells from 1,500 on (10.74 +- 1.54 um; 10.81 +- 1.59 at 2,000), hence its 2,000;
+* all under-produce dividing cells (7-17 %): the mode dropping the chapter shows.
+
+Cost per generator iteration on the 2-core machine, 2 torch threads (1 thread in brackets; the
+machine was shared with other jobs at times, so treat these as +-20 %): star, 3 classes, batch
+16: 0.37 s (0.42-0.50 s; batch 32: 0.55 s); separable, batch 16: 0.135 s (0.12-0.16 s; batch
+32: 0.21 s); the separable GAN: 0.032 s. So the cpu profile trains its star model in about 3
+minutes, a separable WGAN-GP in about 70 s and the GAN in about 65 s, where the batch-32 pilot
+at 2e-4 took 7.3 minutes for 1,200 iterations of the star model; simulating the cells takes 3 s.
+Two torch threads gain little over one on models this small.
 """
 from __future__ import annotations
 
@@ -32,19 +55,16 @@ CHAPTER = {
     # Seconds, for the tests: 2 proteins, 48 cells each, the smoke model, 20 iterations.
     "smoke": dict(classes=CPU_CLASSES[:2], cells_per_class=48, test_fraction=0.2,
                   model="smoke", batch_size=4, n_critic=5, lr=2e-4, iterations=20,
-                  iterations_per_epoch=10, snapshots=(0, 10, 20)),
-    # Minutes on 2 cores: see MEASURED_SECONDS_PER_ITERATION.
+                  gan_iterations=20, iterations_per_epoch=10, snapshots=(10, 20)),
+    # Minutes on 2 cores (see the module docstring): 1,500 cells of 24x40, batch 16 at 4e-4.
     "cpu": dict(classes=CPU_CLASSES, cells_per_class=500, test_fraction=0.2, model="cpu",
-                batch_size=32, n_critic=5, lr=2e-4, iterations=800, iterations_per_epoch=100,
-                snapshots=(0, 100, 200, 400, 800)),
+                batch_size=16, n_critic=5, lr=4e-4, iterations=500, gan_iterations=2000,
+                iterations_per_epoch=100, snapshots=(100, 300, 500)),
     # The paper's sizes and training (see the module docstring).
     "gpu": dict(classes=ALL_CLASSES, cells_per_class=4500, test_fraction=0.2, model="paper",
-                batch_size=64, n_critic=5, lr=1e-4, iterations=50_000,
-                iterations_per_epoch=1000, snapshots=(0, 1000, 5000, 10_000, 50_000)),
+                batch_size=64, n_critic=5, lr=1e-4, iterations=50_000, gan_iterations=50_000,
+                iterations_per_epoch=1000, snapshots=(1000, 5000, 50_000)),
 }
-
-# Seconds per generator iteration of the cpu profile (WGAN-GP, n_critic 5, batch 32 per class).
-MEASURED_SECONDS_PER_ITERATION = {"separable, one class": None, "star, 3 classes": None}
 
 
 def chapter_settings(profile: str, **overrides) -> Settings:
@@ -66,9 +86,10 @@ def model_config(settings: Settings, generator_kind: str = "separable", *,
                  algorithm: str = "wgan_gp", n_classes: int | None = None,
                  **overrides) -> BioGanConfig:
     """The config of one of the chapter's models: the profile's preset, classes, batch and
-    training, for ``generator_kind`` and ``algorithm`` (``"wgan_gp"`` or ``"gan"``, whose
-    optimiser and single discriminator step are ``GAN_TRAINING``'s). ``n_classes``: the star
-    model's towers (default: the profile's classes). ``overrides`` replace any field last."""
+    training, for ``generator_kind`` and ``algorithm``: ``"wgan_gp"``, or ``"gan"`` with
+    ``GAN_TRAINING``'s optimiser and single discriminator step for ``gan_iterations``.
+    ``n_classes``: the star model's towers (default: the profile's classes). ``overrides``
+    replace any field last."""
     if algorithm not in ("wgan_gp", "gan"):
         raise ValueError(f"algorithm is 'wgan_gp' or 'gan', got {algorithm!r}")
     config = preset(settings.model, generator_kind=generator_kind,
@@ -76,7 +97,7 @@ def model_config(settings: Settings, generator_kind: str = "separable", *,
                     batch_size=settings.batch_size, n_critic=settings.n_critic, lr=settings.lr,
                     iterations=settings.iterations)
     if algorithm == "gan":
-        config = replace(config, **GAN_TRAINING)
+        config = replace(config, iterations=settings.gan_iterations, **GAN_TRAINING)
     return replace(config, **overrides)
 
 
