@@ -120,15 +120,30 @@ def test_twin_structure_on_the_papers_table_1():
                            [2.8, 15.1, -0.2, 20.8], [15.8, 5.9, 19.5, -0.5]],
                           index=classes, columns=classes)
     check = bg.twin_structure(matrix, {"Fim1": "Arp3", "Tea4": "Tea1"})
-    assert check.holds and check.tolerance == pytest.approx(1.4)
+    assert check.holds and check.tolerance == pytest.approx(0.5 * (13.2 + 14.5) / 2)
     assert list(check.pairs.test_class) == classes
     assert list(check.pairs.twin) == ["Fim1", "Tea4", "Arp3", "Tea1"]
     swapped = matrix.copy()
     swapped.loc["Tea1", ["Arp3", "Tea4"]] = [6.0, 7.0]
-    swapped.loc["Arp3", "Arp3"] = 2.0
+    swapped.loc["Arp3", "Arp3"] = 4.0                 # above its twin's 3.7: not the lowest
     check = bg.twin_structure(swapped, {"Fim1": "Arp3", "Tea4": "Tea1"})
     assert not check.twins_are_nearest and not check.diagonal_near_zero
+    assert not check.diagonal_lowest
     assert check.pairs.set_index("test_class").nearest["Tea1"] == "Arp3"
+
+
+def test_a_negative_diagonal_counts_as_zero_when_it_is_its_rows_lowest():
+    """A weak critic's penalty pushes same-class scores below 0 (the paper's diagonal reaches
+    -0.6); near twins may score little more. Small next to the typical score, and lowest in
+    its row, is what "about 0" means; a diagonal far from 0 is not."""
+    classes = ["a", "a2", "b"]
+    matrix = pd.DataFrame([[-0.6, 0.7, 2.4], [0.9, -0.5, 2.1], [2.0, 2.6, 0.1]],
+                          index=classes, columns=classes)
+    check = bg.twin_structure(matrix, {"a": "a2"})
+    assert check.diagonal_near_zero and check.holds
+    far = matrix.copy()
+    far.loc["b", "b"] = -1.5                           # lowest in its row, but not near 0
+    assert not bg.twin_structure(far, {"a": "a2"}).diagonal_near_zero
 
 
 def test_model_comparison_averages_classes_split_by_split(train, test):

@@ -20,6 +20,12 @@
 * :mod:`.train` - WGAN-GP and GAN training of every generator through the shared Trainer,
   per-iteration records, generator snapshots, evaluation-mode sampling.
 * :mod:`.profiles` - the chapter's smoke / cpu / gpu sizes.
+* :mod:`.analysis` - the chapter's questions asked of trained models: separability, diversity
+  given red (Fig. 4), C2ST along training (Fig. 3), reconstructions (Table 3), the cell-cycle
+  walk (Fig. 7), the multi-channel baseline's data and cross-class checks.
+* :mod:`.figures`, :mod:`.explore` - the chapter's figures, beside the paper's numbers; live and
+  offline exploration of a generator and of a walk.
+* :mod:`.findings` - paper vs. this book, for both notebooks.
 
 The names below are what the chapter notebook calls (``from cellnb.papers import biogans``).
 """
@@ -68,6 +74,7 @@ from .data import (
     random_flips,
     synthetic_data,
 )
+from .findings import CLAIMS, COMPARISON_CLAIMS, comparison_findings, findings
 from .interpolation import (
     CellCycleAnchors,
     InterpolationCheck,
@@ -108,7 +115,14 @@ from .model import (
     split_channels,
     split_latent,
 )
-from .profiles import CHAPTER, chapter_settings, model_config, pombe_config, train_settings
+from .profiles import (
+    CHAPTER,
+    chapter_settings,
+    model_config,
+    multichannel_config,
+    pombe_config,
+    train_settings,
+)
 from .reconstruction import (
     GaussianReference,
     NearestNeighbours,
@@ -125,6 +139,7 @@ from .train import (
     load_snapshot,
     sample,
     train_gan,
+    train_gans,
 )
 
 __all__ = [
@@ -144,8 +159,9 @@ __all__ = [
     "BioGanData", "load_cells", "synthetic_data", "lin_data", "random_flips",
     "pooled_positions", "class_balanced_positions", "pooled_batches", "class_balanced_batches",
     "IterationBatches",
-    "GanTrainSettings", "GanRun", "train_gan", "sample", "load_snapshot",
-    "CHAPTER", "chapter_settings", "model_config", "pombe_config", "train_settings",
+    "GanTrainSettings", "GanRun", "train_gan", "train_gans", "sample", "load_snapshot",
+    "CHAPTER", "chapter_settings", "model_config", "multichannel_config", "pombe_config",
+    "train_settings", "CLAIMS", "COMPARISON_CLAIMS", "findings", "comparison_findings",
     "c2st_score", "C2stResult", "generator_source", "star_sources", "summary_statistics",
     "format_summary", "real_vs_real_scores", "real_vs_real_matrix", "twin_structure",
     "TwinCheck", "model_comparison_scores", "model_comparison", "score_table",

@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 from ...progress import progress as progress_bar
+from ...train.parallel import run_in_processes
 from .losses import wgan_gp_critic_loss
 from .model import BioGanConfig, Critic, class_pairs, sample_latent
 from .reconstruction import median_mad
@@ -134,9 +135,41 @@ class C2stResult:
 
 # ------------------------------------------------------------------------------- the sources
 
+class GeneratorSource:
+    """A frozen generator as a C2ST source: ``source(n)`` -> n fresh images, on the generator's
+    device (see :func:`generator_source`). A class, not a closure, so that a source can be
+    handed to a worker process; its latent stream starts at its first call, so a source pickled
+    before use replays exactly what it would have drawn here."""
+
+    def __init__(self, generator: torch.nn.Module, config: BioGanConfig,
+                 class_index: int | None = None, seed: int = 0):
+        self.generator, self.config = generator, config
+        self.class_index, self.seed = class_index, seed
+        self._draws: torch.Generator | None = None
+
+    def __getstate__(self) -> dict:
+        if self._draws is not None:
+            raise RuntimeError("this source has drawn samples already: make a new one (with "
+                               "generator_source) to hand to another process")
+        return dict(self.__dict__)
+
+    def __call__(self, n: int) -> torch.Tensor:
+        if self._draws is None:
+            self._draws = torch.Generator().manual_seed(self.seed)
+        generator = self.generator
+        device = next(generator.parameters()).device
+        was_training = generator.training
+        try:
+            with torch.no_grad():
+                images = generator.eval()(**sample_latent(self.config, n, self._draws,
+                                                          device=device))
+        finally:
+            generator.train(was_training)
+        return images if self.class_index is None else class_pairs(images)[self.class_index]
+
+
 def generator_source(generator: torch.nn.Module, config: BioGanConfig, *,
-                     class_index: int | None = None,
-                     seed: int = 0) -> Callable[[int], torch.Tensor]:
+                     class_index: int | None = None, seed: int = 0) -> GeneratorSource:
     """A frozen generator as a C2ST source: n -> n fresh images, on the generator's device.
 
     Each call samples in evaluation mode (BatchNorm's running statistics, as the authors'
@@ -145,19 +178,7 @@ def generator_source(generator: torch.nn.Module, config: BioGanConfig, *,
     (red, green_k) pair, as Section 5.1 trains one critic per green channel. The latent draws
     come from a stream seeded with ``seed``, so a new source replays the same samples.
     """
-    draws = torch.Generator().manual_seed(seed)
-
-    def sample(n: int) -> torch.Tensor:
-        device = next(generator.parameters()).device
-        was_training = generator.training
-        try:
-            with torch.no_grad():
-                images = generator.eval()(**sample_latent(config, n, draws, device=device))
-        finally:
-            generator.train(was_training)
-        return images if class_index is None else class_pairs(images)[class_index]
-
-    return sample
+    return GeneratorSource(generator, config, class_index, seed)
 
 
 def _sample(source: Callable[[int], torch.Tensor], n: int, device) -> torch.Tensor:
@@ -402,25 +423,47 @@ def _class_images(images_by_class: Mapping[str, object], name: str) -> dict[str,
 def real_vs_real_scores(images_by_class_train: Mapping[str, object],
                         images_by_class_test: Mapping[str, object], *,
                         steps: int = C2ST_STEPS, splits: int = C2ST_SPLITS,
-                        progress: bool = True, **c2st_options) -> pd.DataFrame:
+                        processes: int = 1, progress: bool = True,
+                        **c2st_options) -> pd.DataFrame:
     """Per-split C2ST scores between real classes, Table 1's experiment (Section 5.1).
 
     For every (test class r, train class c): the critic trains on half of c's training images
     (the "fake" source) against half of r's test images (the "real" one) and is scored on the
     other halves. Returns one row per (test_class, train_class, split) with the score and its
-    parts. ``c2st_options`` go to :func:`c2st_score` (batch, passes, config, ndf, seed, ...).
+    parts. ``c2st_options`` go to :func:`c2st_score` (batch, passes, config, ndf, seed, ...);
+    ``processes`` > 1 runs the pairs side by side in worker processes (the same scores).
     """
     train = _class_images(images_by_class_train, "images_by_class_train")
     test = _class_images(images_by_class_test, "images_by_class_test")
-    rows = []
-    with progress_bar(total=len(test) * len(train) * splits * steps, unit="steps",
-                      desc="C2ST real vs real", disable=not progress) as bar:
-        for test_class, real in test.items():
-            for train_class, fake in train.items():
-                result = _run_c2st(real, fake, steps=steps, splits=splits, bar=bar,
-                                   **_with_defaults(c2st_options))
-                rows += score_rows(result, test_class=test_class, train_class=train_class)
-    return pd.DataFrame(rows)
+    pairs = [(test_class, train_class) for test_class in test for train_class in train]
+    results = _comparisons([(test[r], train[c]) for r, c in pairs], steps=steps, splits=splits,
+                           processes=processes, progress=progress, desc="C2ST real vs real",
+                           options=c2st_options)
+    return pd.DataFrame([row for (test_class, train_class), result in zip(pairs, results)
+                         for row in score_rows(result, test_class=test_class,
+                                               train_class=train_class)])
+
+
+def _comparisons(pairs: list[tuple[torch.Tensor, Source]], *, steps: int, splits: int,
+                 processes: int, progress: bool, desc: str, options: dict) -> list[C2stResult]:
+    """One C2stResult per (real, fake) pair: here with one bar over the critic steps, or side
+    by side in ``processes`` worker processes (the same scores) with a bar over the pairs."""
+    options = _with_defaults(options)
+    if processes > 1 and len(pairs) > 1:
+        jobs = [dict(real=real, fake=fake, steps=steps, splits=splits, options=options)
+                for real, fake in pairs]
+        return run_in_processes(_comparison, jobs, processes=processes,
+                                progress=desc if progress else None)
+    with progress_bar(total=len(pairs) * splits * steps, unit="steps", desc=desc,
+                      disable=not progress) as bar:
+        return [_run_c2st(real, fake, steps=steps, splits=splits, bar=bar, **options)
+                for real, fake in pairs]
+
+
+def _comparison(real, fake: Source, steps: int, splits: int, options: dict) -> C2stResult:
+    """One comparison in a worker process (module level, so it can be pickled)."""
+    with progress_bar(total=splits * steps, disable=True) as bar:
+        return _run_c2st(real, fake, steps=steps, splits=splits, bar=bar, **options)
 
 
 def _with_defaults(options: dict) -> dict:
@@ -459,6 +502,7 @@ class TwinCheck:
     pairs: pd.DataFrame
     diagonal: pd.Series
     tolerance: float
+    row_minimum: pd.Series           # each row's smallest off-diagonal entry
 
     @property
     def twins_are_nearest(self) -> bool:
@@ -466,7 +510,13 @@ class TwinCheck:
 
     @property
     def diagonal_near_zero(self) -> bool:
-        return bool((self.diagonal.abs() <= self.tolerance).all())
+        """Every |diagonal entry| is at most the tolerance, and below every other entry of its
+        row: a class is nearer to itself than to any other class."""
+        return bool((self.diagonal.abs() <= self.tolerance).all()) and self.diagonal_lowest
+
+    @property
+    def diagonal_lowest(self) -> bool:
+        return bool((self.diagonal < self.row_minimum).all())
 
     @property
     def holds(self) -> bool:
@@ -480,14 +530,16 @@ def twin_structure(matrix: pd.DataFrame, twins: Mapping[str, str], *,
     ``twins`` maps a class to its designed twin (e.g. ``cellnb.sim.pombe.POMBE_TWINS``); both
     directions are checked, for every pair whose classes are both in the matrix: in row a the
     smallest off-diagonal entry should be the twin's column. The diagonal counts as near 0
-    when every |entry| is at most ``tolerance``, by default half the matrix's smallest
-    off-diagonal entry (a class must be nearer to itself than to any other class).
+    when every entry is below the rest of its row (a class is nearer to itself than to any
+    other) and every |entry| is at most ``tolerance``, by default half the median off-diagonal
+    entry: small next to a typical difference between classes (the penalty term can push a
+    same-class score below 0, as on the paper's diagonal, down to -0.6).
     """
     _check_square(matrix)
     off_diagonal = matrix.where(~np.eye(len(matrix), dtype=bool))
     diagonal = pd.Series(np.diag(matrix.to_numpy()), index=matrix.index, name="diagonal")
     if tolerance is None:
-        tolerance = 0.5 * float(np.nanmin(off_diagonal.to_numpy()))
+        tolerance = 0.5 * float(np.nanmedian(off_diagonal.to_numpy()))
     rows = []
     for a, b in _twin_directions(twins, matrix.index):
         others = off_diagonal.loc[a].drop(a)
@@ -495,7 +547,8 @@ def twin_structure(matrix: pd.DataFrame, twins: Mapping[str, str], *,
                          nearest=others.idxmin(), nearest_score=others.min(),
                          best_non_twin_score=others.drop(b).min(),
                          twin_is_nearest=others.idxmin() == b))
-    return TwinCheck(pd.DataFrame(rows), diagonal, tolerance)
+    return TwinCheck(pd.DataFrame(rows), diagonal, tolerance,
+                     off_diagonal.min(axis=1).rename("row_minimum"))
 
 
 def _check_square(matrix: pd.DataFrame):
@@ -516,8 +569,8 @@ def _twin_directions(twins: Mapping[str, str], classes) -> list[tuple[str, str]]
 def model_comparison_scores(real_by_class: Mapping[str, object],
                             sources_by_model: Mapping[str, Mapping[str, Source]], *,
                             steps: int = C2ST_STEPS, splits: int = C2ST_SPLITS,
-                            average_label: str | None = None, progress: bool = True,
-                            **c2st_options) -> pd.DataFrame:
+                            average_label: str | None = None, processes: int = 1,
+                            progress: bool = True, **c2st_options) -> pd.DataFrame:
     """Per-split C2ST scores of several models against each class's test images (Table 2).
 
     ``real_by_class``: each class's held-out images. ``sources_by_model``: model name -> class
@@ -525,20 +578,18 @@ def model_comparison_scores(real_by_class: Mapping[str, object],
     sampler such as :func:`generator_source`; a multi-green model gives one per green).
     Every class's critic sees the same seeded halvings for every model. The rows for the
     average over classes (``average_label``, by default "K proteins") average the classes'
-    scores split by split before any summary, as Table 2's last row does.
+    scores split by split before any summary, as Table 2's last row does. ``processes`` > 1
+    runs the comparisons side by side in worker processes (the same scores: give samplers made
+    by :func:`generator_source`, which can travel to a worker).
     """
     real = _class_images(real_by_class, "real_by_class")
     _check_sources(real, sources_by_model)
-    rows = []
-    total = len(sources_by_model) * len(real) * splits * steps
-    with progress_bar(total=total, desc="C2ST models", unit="steps",
-                      disable=not progress) as bar:
-        for model, sources in sources_by_model.items():
-            for class_name, images in real.items():
-                result = _run_c2st(images, sources[class_name], steps=steps, splits=splits,
-                                   bar=bar, **_with_defaults(c2st_options))
-                rows += score_rows(result, model=model, class_name=class_name)
-    scores = pd.DataFrame(rows)
+    pairs = [(model, class_name) for model in sources_by_model for class_name in real]
+    results = _comparisons([(real[c], sources_by_model[m][c]) for m, c in pairs], steps=steps,
+                           splits=splits, processes=processes, progress=progress,
+                           desc="C2ST models", options=c2st_options)
+    scores = pd.DataFrame([row for (model, class_name), result in zip(pairs, results)
+                           for row in score_rows(result, model=model, class_name=class_name)])
     label = average_label or f"{len(real)} proteins"
     return pd.concat([scores, average_over_classes(scores, label)], ignore_index=True)
 

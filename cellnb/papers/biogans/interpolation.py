@@ -106,7 +106,8 @@ def generate(generator: nn.Module, config: BioGanConfig, latents: torch.Tensor, 
 
 def pick_cell_cycle_anchors(generator: nn.Module, config: BioGanConfig, n_candidates: int = 64,
                             seed: int = 42, *, green_class: int | None = None,
-                            pixel_size: float | None = None) -> CellCycleAnchors:
+                            pixel_size: float | None = None,
+                            require_dividing: bool = True) -> CellCycleAnchors:
     """Draw ``n_candidates`` latents and choose start, middle and end of a cell cycle by
     measuring the generated cells (Section 5.3 picks them by hand; Fig. 7 from 64 draws):
 
@@ -115,8 +116,13 @@ def pick_cell_cycle_anchors(generator: nn.Module, config: BioGanConfig, n_candid
     * middle: of the other non-dividing cells, the one whose length is closest to halfway.
 
     ``green_class`` picks the green measured alongside (star and multi-channel generators; the
-    choice uses the red only). Raises if no candidate is dividing, or none is not.
+    choice uses the red only). Raises if no candidate is dividing, or none is not; with
+    ``require_dividing=False`` such a generator (an undertrained one) gets the walk from its
+    shortest to its longest cell instead (the first three candidates if fewer than three cells
+    are found), so that a chapter can show, and check, what it draws.
     """
+    if n_candidates < 3:
+        raise ValueError(f"a cycle has three anchors: draw at least 3 candidates, got {n_candidates}")
     latents = torch.randn(n_candidates, latent_size(config),
                           generator=torch.Generator().manual_seed(seed))
     channels = output_channels(config, green_class or 0)
@@ -128,6 +134,9 @@ def pick_cell_cycle_anchors(generator: nn.Module, config: BioGanConfig, n_candid
     dividing = found & (readings.stage == "dividing").to_numpy()
     growing = found & ~dividing
     if not dividing.any() or growing.sum() < 2:
+        if not require_dividing:
+            indices = _shortest_middle_longest(length, found)
+            return CellCycleAnchors(latents=latents[indices], indices=indices, readings=readings)
         raise ValueError(f"{n_candidates} candidates hold {dividing.sum()} dividing and "
                          f"{growing.sum()} non-dividing cells; a cycle needs at least one and "
                          "two: draw more candidates, or train the generator longer")
@@ -139,6 +148,18 @@ def pick_cell_cycle_anchors(generator: nn.Module, config: BioGanConfig, n_candid
     middle = _extreme(np.abs(length - halfway), others, np.argmin)
     indices = [start, middle, end]
     return CellCycleAnchors(latents=latents[indices], indices=indices, readings=readings)
+
+
+def _shortest_middle_longest(length: np.ndarray, found: np.ndarray) -> list[int]:
+    """The shortest cell found, the one nearest halfway and the longest ([0, 1, 2] if fewer
+    than three were found)."""
+    if found.sum() < 3:
+        return [0, 1, 2]
+    start, end = _extreme(length, found, np.argmin), _extreme(length, found, np.argmax)
+    others = found.copy()
+    others[[start, end]] = False
+    middle = _extreme(np.abs(length - (length[start] + length[end]) / 2), others, np.argmin)
+    return [start, middle, end]
 
 
 def _extreme(values: np.ndarray, allowed: np.ndarray, choose) -> int:

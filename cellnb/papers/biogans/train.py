@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +52,7 @@ from torch import nn
 from ...runtime import configure_threads
 from ...train import Trainer, read_checkpoint, run_checkpoint_path, write_checkpoint
 from ...train.checkpoint import normalise_config
+from ...train.parallel import run_in_processes
 from .data import BioGanData, IterationBatches
 from .losses import (
     gan_discriminator_loss,
@@ -397,6 +398,36 @@ def train_gan(config: BioGanConfig, data: BioGanData,
     epoch_history = trainer.fit(step, loader, epochs=epochs, summary=SUMMARY)
     return GanRun(config, generator, critic, log.frame(), epoch_history, dict(snapshots.kept),
                   trainer, path)
+
+
+def train_gans(jobs: Mapping[str, tuple[BioGanConfig, BioGanData, GanTrainSettings]], *,
+               processes: int = 1, seed: int = 0, device: str | torch.device = "cpu",
+               checkpoint_dir=None, verbose: bool = True) -> dict[str, GanRun]:
+    """Train several models, ``{name: (config, data, settings)}``, and return their runs in the
+    jobs' order, each as :func:`train_gan` returns it.
+
+    With ``processes`` > 1 the models first train side by side in worker processes
+    (:func:`cellnb.train.parallel.run_in_processes`; put the longest first), each writing its
+    checkpoint and snapshots to ``checkpoint_dir``; every run is then loaded here from its
+    finished checkpoint, with the same weights a sequential run gives on a CPU. Runs already
+    finished in ``checkpoint_dir`` are not retrained either way. One GPU: keep ``processes`` 1.
+    """
+    if processes > 1 and len(jobs) > 1:
+        if checkpoint_dir is None:
+            raise ValueError("models trained in worker processes come back through their "
+                             "checkpoints: give checkpoint_dir, or processes=1")
+        run_in_processes(_train_to_checkpoint, [
+            dict(config=config, data=data, settings=settings, seed=seed, device=device,
+                 checkpoint_dir=checkpoint_dir) for config, data, settings in jobs.values()],
+            processes=processes)
+    return {name: train_gan(config, data, settings, seed=seed, device=device,
+                            checkpoint_dir=checkpoint_dir, verbose=verbose)
+            for name, (config, data, settings) in jobs.items()}
+
+
+def _train_to_checkpoint(**job) -> None:
+    """A worker's job: train to the end, leaving the checkpoint and snapshots on disk."""
+    train_gan(**job, verbose=False)
 
 
 def _check_fits(config: BioGanConfig, data: BioGanData) -> None:
