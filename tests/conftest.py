@@ -1,3 +1,4 @@
+import sys
 import time
 from pathlib import Path
 
@@ -58,3 +59,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Figures a test drew are closed after it, so hundreds of tests do not pile them up."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture
+def rng():
+    """A seeded numpy generator, fresh for every test."""
+    import numpy as np
+
+    return np.random.default_rng(0)

@@ -19,18 +19,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_biogans_reconstruction import known_generator
 from torch import nn
 
 from cellnb.papers import biogans as bg
 from cellnb.papers.biogans import analysis
 from cellnb.papers.biogans.c2st import summary_statistics
 from cellnb.papers.biogans.interpolation import _shortest_middle_longest
-from cellnb.papers.biogans.model import PRESETS, UpTower
+from cellnb.papers.biogans.model import PRESETS
 from cellnb.papers.biogans.profiles import multichannel_config
 
 SIZE = (24, 40)
 SMOKE = bg.chapter_settings("smoke")            # TipDots and ActinLike, 48 cells each
-LAST_LAYER_GAIN = 10.0
 TINY_C2ST = dict(steps=3, splits=2, batch=8, passes=1, progress=False)
 TINY_FIT = dict(restarts=1, outer_steps=2, inner_steps=5)
 
@@ -40,20 +40,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tiny models (confte
 
 def lively_generator(kind: str, seed: int = 0, **overrides):
     """An untrained smoke generator whose cells vary with z (see the module docstring)."""
-    config = bg.preset("smoke", generator_kind=kind, **overrides)
-    torch.manual_seed(seed)
-    generator = bg.build_generator(config)
-    with torch.no_grad():
-        for tower in (m for m in generator.modules() if isinstance(m, UpTower)):
-            tower.layers[-1][0].weight.mul_(LAST_LAYER_GAIN)
-        for module in generator.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.momentum = None              # running statistics: a plain average
-        generator.train()
-        noise = torch.Generator().manual_seed(seed + 1)
-        for _ in range(4):
-            generator(**bg.sample_latent(config, 64, noise))
-    return config, generator.eval()
+    return known_generator(kind, seed, **overrides)
 
 
 class HandMadeGenerator(nn.Module):

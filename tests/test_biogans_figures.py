@@ -27,17 +27,6 @@ NAMES = ("TipDots", "ActinLike")
 H, W = 24, 40
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 @pytest.fixture(scope="module")
 def separable():
     torch.manual_seed(0)

@@ -26,17 +26,6 @@ K, SIZE = 3, 8
 NAMES = ("nucleoli", "membrane protein", "mitochondria")
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 @pytest.fixture(scope="module")
 def reference_model():
     torch.manual_seed(0)

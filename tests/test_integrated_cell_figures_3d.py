@@ -23,17 +23,6 @@ NAMES = ("nucleoli", "membrane protein", "mitochondria")
 SHAPE = (4, 6, 8)   # (Z, Y, X)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
 @pytest.fixture(scope="module")
 def model_2d():
     torch.manual_seed(0)

@@ -26,7 +26,17 @@ import numpy as np
 import pandas as pd
 
 from ...plotting import category_colours, image_grid, montage
-from .paper import FIG3, FIG3_REAL, GAN, TABLE2, TABLE2_STD, TABLE3, TWINS, WGAN_GP
+from .paper import (
+    FIG3,
+    FIG3_REAL,
+    GAN,
+    TABLE2,
+    TABLE2_MODELS,
+    TABLE2_STD,
+    TABLE3,
+    TWINS,
+    WGAN_GP,
+)
 
 RED_LABEL = "red (Bgs4)"
 GAP = 2                                  # white pixels between the tiles of a montage
@@ -336,12 +346,21 @@ def score_matrix(matrix: pd.DataFrame, paper: pd.DataFrame | None = None,
     return fig
 
 
+def _model_colours(names) -> list:
+    """One colour per model, the same in every panel: Table 2's models in the paper's order
+    first, then any other name."""
+    known = list(TABLE2_MODELS)
+    extra = [name for name in names if name not in known]
+    palette = dict(zip(known + extra, category_colours(len(known) + len(extra))))
+    return [palette[name] for name in names]
+
+
 def _grouped_bars(ax, table: pd.DataFrame, spread: pd.DataFrame | None = None, *,
                   highlight: str | None = None):
     """Bars of table's columns grouped by its rows; ``highlight`` (a row) drawn with edges."""
     rows, columns = list(table.index), list(table.columns)
     width = 0.8 / len(columns)
-    colours = category_colours(len(columns))
+    colours = _model_colours(columns)
     for j, (column, colour) in enumerate(zip(columns, colours)):
         x = np.arange(len(rows)) + (j - (len(columns) - 1) / 2) * width
         errors = None if spread is None else spread[column].reindex(rows).to_numpy(float)
@@ -384,7 +403,7 @@ def model_comparison_bars(table: pd.DataFrame, paper: pd.DataFrame | None = TABL
             columns={average: "paper"})
         ax = axes[0, 1]
         ax.bar(np.arange(len(row)), row["paper"], yerr=None if errors is None else
-               errors["paper"], capsize=2, color=category_colours(len(row)))
+               errors["paper"], capsize=2, color=_model_colours(list(row.index)))
         ax.set_xticks(np.arange(len(row)), list(row.index), rotation=30, ha="right", fontsize=7)
         ax.axhline(0, color="black", lw=0.6)
         ax.tick_params(labelsize=7)
